@@ -1,0 +1,104 @@
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_uio")
+class UnifiedIOAttention(keras.layers.Layer):
+    """Multi-head attention with additive biases and an optional KV cache.
+
+    Bias-free query/key/value/output projections and no `1/sqrt(head_dim)`
+    scaling (T5 folds it into the query initialisation). The caller supplies
+    one float32 `attention_bias` holding masks (`-1e10`) and position biases;
+    logits and softmax are computed in float32.
+
+    Caches are `[batch, 2, length, num_heads, head_dim]` (keys, values):
+    - self-attention decoding passes `cache` and `cache_update_index`; the
+      new keys/values are written at that index and the cache is returned;
+    - cross-attention passes a cache made once by `project_key_value` and no
+      index; it is only read.
+
+    Args:
+        num_heads: int.
+        head_dim: int. Need not equal `hidden_dim / num_heads`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    attention = UnifiedIOAttention(num_heads=2, head_dim=4)
+    x = np.random.rand(1, 5, 8).astype("float32")
+    attention(x, x, np.zeros((1, 1, 5, 5), "float32")).shape  # (1, 5, 8)
+    ```
+    """
+
+    def __init__(self, num_heads, head_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+
+    def _projection(self, name):
+        return keras.layers.EinsumDense(
+            "btd,dnh->btnh",
+            output_shape=(None, self.num_heads, self.head_dim),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, query_inputs_shape, *args, **kwargs):
+        hidden_dim = query_inputs_shape[-1]
+        self.query = self._projection("query")
+        self.key = self._projection("key")
+        self.value = self._projection("value")
+        self.output_dense = keras.layers.EinsumDense(
+            "btnh,nhd->btd",
+            output_shape=(None, hidden_dim),
+            dtype=self.dtype_policy,
+            name="output",
+        )
+        for layer in (self.query, self.key, self.value):
+            layer.build(query_inputs_shape)
+        self.output_dense.build(
+            (None, None, self.num_heads, self.head_dim)
+        )
+        self.built = True
+
+    def project_key_value(self, inputs):
+        """Keys and values of `inputs` as a `[B, 2, L, heads, head_dim]` cache."""
+        return ops.stack([self.key(inputs), self.value(inputs)], axis=1)
+
+    def call(
+        self,
+        query_inputs,
+        key_value_inputs=None,
+        attention_bias=None,
+        cache=None,
+        cache_update_index=None,
+    ):
+        query = self.query(query_inputs)
+        if cache is None:
+            key = self.key(key_value_inputs)
+            value = self.value(key_value_inputs)
+        elif cache_update_index is None:
+            key, value = cache[:, 0], cache[:, 1]
+        else:
+            start = (0, cache_update_index, 0, 0)
+            key = ops.slice_update(
+                cache[:, 0], start, self.key(key_value_inputs)
+            )
+            value = ops.slice_update(
+                cache[:, 1], start, self.value(key_value_inputs)
+            )
+            cache = ops.stack([key, value], axis=1)
+        logits = ops.cast(ops.einsum("bqnh,bknh->bnqk", query, key), "float32")
+        if attention_bias is not None:
+            logits = logits + attention_bias
+        weights = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
+        outputs = self.output_dense(ops.einsum("bnqk,bknh->bqnh", weights, value))
+        if cache is not None:
+            return outputs, cache
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"num_heads": self.num_heads, "head_dim": self.head_dim})
+        return config

@@ -1,0 +1,112 @@
+import keras
+from keras import ops
+
+from keras_uio.layers.absolute_position_bias import AbsolutePositionBias
+from keras_uio.layers.relative_position_bias import RelativePositionBias
+
+MASKED = -1e10
+
+
+def pair_mask(query_mask, key_mask):
+    """`[B, 1, Lq, Lk]` float32: 1 where both positions are valid."""
+    query_mask = ops.cast(query_mask, "float32")[:, None, :, None]
+    key_mask = ops.cast(key_mask, "float32")[:, None, None, :]
+    return query_mask * key_mask
+
+
+def padding_bias(query_mask, key_mask):
+    """`[B, 1, Lq, Lk]` float32: 0 where both positions are valid, else -1e10."""
+    return (1.0 - pair_mask(query_mask, key_mask)) * MASKED
+
+
+@keras.saving.register_keras_serializable(package="keras_uio")
+class AttentionBias(keras.layers.Layer):
+    """The additive self-attention bias of one Unified-IO stack.
+
+    Sum of the padding (and, for the decoder, causal) mask, the relative
+    position bias and the absolute position bias; computed once per forward
+    pass and shared by every layer of the stack.
+
+    Args:
+        num_heads: int.
+        head_dim: int.
+        image_grid_width: int. Width of the image patch/code grid.
+        causal: bool. `False` for the encoder, `True` for the decoder.
+
+    Call arguments:
+        positions: `[1, L, hidden_dim]` raw position embeddings.
+        text_mask: `[B, Lt]` 1 for real tokens.
+        image_mask: `[B, Li]` 1 for real patches/codes.
+
+    Returns float32 `[B, num_heads, L, L]`, `L = Lt + Li`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    layer = AttentionBias(num_heads=2, head_dim=4, image_grid_width=2)
+    bias = layer(np.random.rand(1, 6, 8).astype("float32"),
+                 np.ones((1, 2), "int32"), np.ones((1, 4), "int32"))
+    bias.shape  # (1, 2, 6, 6)
+    ```
+    """
+
+    def __init__(self, num_heads, head_dim, image_grid_width, causal=False, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.image_grid_width = image_grid_width
+        self.causal = causal
+        self.relative = RelativePositionBias(
+            num_heads,
+            image_grid_width,
+            bidirectional=not causal,
+            dtype=self.dtype_policy,
+            name="relative",
+        )
+        self.absolute = AbsolutePositionBias(
+            num_heads, head_dim, dtype=self.dtype_policy, name="absolute"
+        )
+
+    def build(self, positions_shape, *args, **kwargs):
+        self.relative.build()
+        self.absolute.build(positions_shape)
+        self.built = True
+
+    def position_bias(self, positions, text_length, image_length):
+        """The content-independent part, `[1, heads, L, L]`."""
+        relative = self.relative(text_length=text_length, image_length=image_length)
+        return relative + self.absolute(positions)
+
+    def call(self, positions, text_mask, image_mask):
+        text_length = ops.shape(text_mask)[1]
+        image_length = ops.shape(image_mask)[1]
+        mask = ops.concatenate([text_mask, image_mask], axis=1)
+        allowed = pair_mask(mask, mask)
+        if self.causal:
+            idx = ops.arange(ops.shape(mask)[1])
+            allowed = allowed * ops.cast(idx[:, None] >= idx[None, :], "float32")
+        bias = (1.0 - allowed) * MASKED
+        return bias + self.position_bias(positions, text_length, image_length)
+
+    def compute_output_spec(self, positions, text_mask, image_mask):
+        batch, text_length = text_mask.shape
+        image_length = image_mask.shape[1]
+        length = None
+        if text_length is not None and image_length is not None:
+            length = text_length + image_length
+        return keras.KerasTensor(
+            (batch, self.num_heads, length, length), "float32"
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "head_dim": self.head_dim,
+                "image_grid_width": self.image_grid_width,
+                "causal": self.causal,
+            }
+        )
+        return config

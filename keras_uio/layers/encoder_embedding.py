@@ -1,0 +1,121 @@
+import keras
+from keras import ops
+
+from keras_uio.layers.patch_embedding import PatchEmbedding
+from keras_uio.layers.rms_norm import RMSNorm
+
+
+@keras.saving.register_keras_serializable(package="keras_uio")
+class EncoderEmbedding(keras.layers.Layer):
+    """Embeds `[text ; image patches]` for the Unified-IO encoder.
+
+    Text: token embeddings (given) + segment 0 + position row `p`, then
+    RMSNorm. Image: patch projection + segment 1 + position row
+    `max_text_length + p`, then its own RMSNorm. The raw position rows are
+    returned too, for the absolute position bias.
+
+    Args:
+        hidden_dim: int.
+        patch_size: int.
+        max_text_length: int. Text position rows (256).
+        max_image_length: int. Image position rows (576 = 24 x 24 patches).
+        num_segments: int. Segment embeddings (2; 8 in XL).
+
+    Call arguments:
+        token_embeddings: `[B, Lt, hidden_dim]`.
+        images: `[B, H, W, 3]` normalised pixels with
+            `(H / patch_size) * (W / patch_size) == max_image_length`.
+
+    Returns `(embeddings [B, Lt + Li, hidden_dim], positions [1, Lt + Li,
+    hidden_dim])`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    layer = EncoderEmbedding(8, patch_size=16, max_text_length=4,
+                             max_image_length=4, num_segments=2)
+    x, pos = layer(np.zeros((1, 3, 8), "float32"),
+                   np.zeros((1, 32, 32, 3), "float32"))  # (1, 7, 8)
+    ```
+    """
+
+    def __init__(
+        self,
+        hidden_dim,
+        patch_size,
+        max_text_length,
+        max_image_length,
+        num_segments,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.patch_size = patch_size
+        self.max_text_length = max_text_length
+        self.max_image_length = max_image_length
+        self.num_segments = num_segments
+        policy = self.dtype_policy
+        self.patch_embedding = PatchEmbedding(
+            patch_size, hidden_dim, dtype=policy, name="patch_embedding"
+        )
+        self.text_norm = RMSNorm(dtype=policy, name="text_norm")
+        self.image_norm = RMSNorm(dtype=policy, name="image_norm")
+
+    def build(self, token_embeddings_shape, images_shape):
+        init = keras.initializers.RandomNormal(stddev=1.0)
+        self.position_embeddings = self.add_weight(
+            name="position_embeddings",
+            shape=(self.max_text_length + self.max_image_length, self.hidden_dim),
+            initializer=init,
+        )
+        self.segment_embeddings = self.add_weight(
+            name="segment_embeddings",
+            shape=(self.num_segments, self.hidden_dim),
+            initializer=init,
+        )
+        self.patch_embedding.build(images_shape)
+        self.text_norm.build((None, None, self.hidden_dim))
+        self.image_norm.build((None, None, self.hidden_dim))
+        self.built = True
+
+    def call(self, token_embeddings, images):
+        text_length = ops.shape(token_embeddings)[1]
+        if isinstance(text_length, int) and text_length > self.max_text_length:
+            raise ValueError(
+                f"`text_encoder_inputs` has {text_length} tokens; the encoder "
+                f"has position embeddings for at most {self.max_text_length}."
+            )
+        patches = self.patch_embedding(images)
+        image_length = ops.shape(patches)[1]
+        if isinstance(image_length, int) and image_length != self.max_image_length:
+            raise ValueError(
+                f"`image_encoder_inputs` gives {image_length} patches of "
+                f"{self.patch_size}x{self.patch_size}; this model expects "
+                f"{self.max_image_length}. Resize images to the model's "
+                "`image_size` first."
+            )
+        table = ops.cast(self.position_embeddings, self.compute_dtype)
+        segments = ops.cast(self.segment_embeddings, self.compute_dtype)
+        text_pos = ops.take(table, ops.arange(text_length), axis=0)
+        image_pos = table[self.max_text_length :]
+        text = token_embeddings + segments[0] + text_pos
+        image = patches + segments[1] + image_pos
+        embeddings = ops.concatenate(
+            [self.text_norm(text), self.image_norm(image)], axis=1
+        )
+        positions = ops.concatenate([text_pos, image_pos], axis=0)[None]
+        return embeddings, positions
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "hidden_dim": self.hidden_dim,
+                "patch_size": self.patch_size,
+                "max_text_length": self.max_text_length,
+                "max_image_length": self.max_image_length,
+                "num_segments": self.num_segments,
+            }
+        )
+        return config

@@ -1,0 +1,329 @@
+import math
+
+import keras
+from keras import ops
+from keras_hub.layers import ReversibleEmbedding
+from keras_hub.models import Backbone
+
+from keras_uio.layers.attention_bias import AttentionBias
+from keras_uio.layers.attention_bias import padding_bias
+from keras_uio.layers.decoder_embedding import DecoderEmbedding
+from keras_uio.layers.decoder_layer import UnifiedIODecoderLayer
+from keras_uio.layers.encoder_embedding import EncoderEmbedding
+from keras_uio.layers.encoder_layer import UnifiedIOEncoderLayer
+from keras_uio.layers.modality_logits import ModalityLogits
+from keras_uio.layers.rms_norm import RMSNorm
+
+
+def _check_positive(**values):
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(
+                f"`{name}` must be a positive int; received {value!r}."
+            )
+
+
+@keras.saving.register_keras_serializable(package="keras_uio")
+class UnifiedIOBackbone(Backbone):
+    """The Unified-IO encoder-decoder transformer (Lu et al., ICLR 2023).
+
+    A T5.1.1-style encoder reads `[text ; 16x16 image patches]`, a decoder
+    writes `[text ; VQ-GAN image codes]`, both with Unified-IO's relative
+    (1-D text and 2-D image buckets) and absolute position biases. Token
+    embeddings are shared by both stacks and tied with the output layer.
+
+    Called on a dict of the original's input names, it runs the training
+    path: one teacher-forced decoder pass returning float32 `text_logits`
+    and `image_logits` (ids of the other modality set to -1e10). For
+    generation use `encode()` and `decode()` (or the step functions in
+    `keras_uio.UnifiedIO`).
+
+    Args:
+        vocabulary_size: int. Text + location ids (33152).
+        image_vocabulary_size: int. VQ-GAN codes (16384); code `c` is id
+            `vocabulary_size + c`, and `vocabulary_size - 1` starts images.
+        hidden_dim: int. Model width ("emb_dim").
+        num_heads: int.
+        head_dim: int. 64 in every released size, also when
+            `num_heads * head_dim != hidden_dim`.
+        num_encoder_layers, num_decoder_layers: int.
+        intermediate_dim: int. Gated-GELU MLP width ("mlp_dim").
+        image_size: int. Encoder image side (384).
+        patch_size: int. (16).
+        max_encoder_text_length: int. Encoder text positions (256).
+        max_decoder_text_length: int. Decoder text positions (256).
+        max_decoder_image_length: int. Decoder image codes, a square number
+            (256 = 16 x 16).
+        num_segments: int. Segment embeddings (2; 8 in XL).
+        dtype: a dtype policy, e.g. `"bfloat16"` or `"mixed_bfloat16"`.
+
+    Inputs (dict): `text_encoder_inputs [B, Lt]` int (0 = padding),
+    `image_encoder_inputs [B, S, S, 3]` normalised pixels,
+    `image_input_masks [B, (S/16)^2]` int, `text_decoder_inputs [B, Ld]`,
+    `text_decoder_masks [B, Ld]`, `image_decoder_inputs [B, Li]`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras_uio
+    backbone = keras_uio.UnifiedIOBackbone.from_preset(
+        "uio_tiny", load_weights=False
+    )
+    outputs = backbone({
+        "text_encoder_inputs": np.array([[5, 6, 1]]),
+        "image_encoder_inputs": np.zeros((1, 384, 384, 3), "float32"),
+        "image_input_masks": np.ones((1, 576), "int32"),
+        "text_decoder_inputs": np.array([[0, 7]]),
+        "text_decoder_masks": np.ones((1, 2), "int32"),
+        "image_decoder_inputs": np.full((1, 256), 1151),
+    })
+    outputs["text_logits"].shape  # (1, 2, 1408)
+    ```
+    """
+
+    def __init__(
+        self,
+        vocabulary_size,
+        image_vocabulary_size,
+        hidden_dim,
+        num_heads,
+        head_dim,
+        num_encoder_layers,
+        num_decoder_layers,
+        intermediate_dim,
+        image_size=384,
+        patch_size=16,
+        max_encoder_text_length=256,
+        max_decoder_text_length=256,
+        max_decoder_image_length=256,
+        num_segments=2,
+        dtype=None,
+        **kwargs,
+    ):
+        _check_positive(
+            vocabulary_size=vocabulary_size,
+            image_vocabulary_size=image_vocabulary_size,
+            hidden_dim=hidden_dim,
+            num_heads=num_heads,
+            head_dim=head_dim,
+            num_encoder_layers=num_encoder_layers,
+            num_decoder_layers=num_decoder_layers,
+            intermediate_dim=intermediate_dim,
+            image_size=image_size,
+            patch_size=patch_size,
+            max_encoder_text_length=max_encoder_text_length,
+            max_decoder_text_length=max_decoder_text_length,
+            max_decoder_image_length=max_decoder_image_length,
+            num_segments=num_segments,
+        )
+        if image_size % patch_size:
+            raise ValueError(
+                f"`image_size` ({image_size}) must be a multiple of "
+                f"`patch_size` ({patch_size})."
+            )
+        decoder_grid = math.isqrt(max_decoder_image_length)
+        if decoder_grid**2 != max_decoder_image_length:
+            raise ValueError(
+                "`max_decoder_image_length` must be a square number of VQ-GAN "
+                f"codes (e.g. 256 = 16 x 16); received {max_decoder_image_length}."
+            )
+        if num_segments < 2:
+            raise ValueError(
+                f"`num_segments` must be at least 2; received {num_segments}."
+            )
+        encoder_grid = image_size // patch_size
+
+        # === Layers ===
+        self.token_embedding = ReversibleEmbedding(
+            input_dim=vocabulary_size + image_vocabulary_size,
+            output_dim=hidden_dim,
+            tie_weights=True,
+            reverse_dtype="float32",
+            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            dtype=dtype,
+            name="token_embedding",
+        )
+        self.encoder_embedding = EncoderEmbedding(
+            hidden_dim,
+            patch_size,
+            max_encoder_text_length,
+            encoder_grid**2,
+            num_segments,
+            dtype=dtype,
+            name="encoder_embedding",
+        )
+        self.encoder_attention_bias = AttentionBias(
+            num_heads,
+            head_dim,
+            image_grid_width=encoder_grid,
+            causal=False,
+            dtype=dtype,
+            name="encoder_attention_bias",
+        )
+        self.encoder_layers = [
+            UnifiedIOEncoderLayer(
+                num_heads,
+                head_dim,
+                intermediate_dim,
+                dtype=dtype,
+                name=f"encoder_layer_{i}",
+            )
+            for i in range(num_encoder_layers)
+        ]
+        self.encoder_norm = RMSNorm(dtype=dtype, name="encoder_norm")
+        self.decoder_embedding = DecoderEmbedding(
+            hidden_dim,
+            max_decoder_text_length,
+            max_decoder_image_length,
+            num_segments,
+            dtype=dtype,
+            name="decoder_embedding",
+        )
+        self.decoder_attention_bias = AttentionBias(
+            num_heads,
+            head_dim,
+            image_grid_width=decoder_grid,
+            causal=True,
+            dtype=dtype,
+            name="decoder_attention_bias",
+        )
+        self.decoder_layers = [
+            UnifiedIODecoderLayer(
+                num_heads,
+                head_dim,
+                intermediate_dim,
+                dtype=dtype,
+                name=f"decoder_layer_{i}",
+            )
+            for i in range(num_decoder_layers)
+        ]
+        self.decoder_norm = RMSNorm(dtype=dtype, name="decoder_norm")
+        self.modality_logits = ModalityLogits(
+            vocabulary_size, hidden_dim, dtype=dtype, name="modality_logits"
+        )
+
+        # === Functional model ===
+        shapes = {
+            "text_encoder_inputs": ((None,), "int32"),
+            "image_encoder_inputs": ((image_size, image_size, 3), "float32"),
+            "image_input_masks": ((encoder_grid**2,), "int32"),
+            "text_decoder_inputs": ((None,), "int32"),
+            "text_decoder_masks": ((None,), "int32"),
+            "image_decoder_inputs": ((None,), "int32"),
+        }
+        inputs = {
+            name: keras.Input(shape, dtype=input_dtype, name=name)
+            for name, (shape, input_dtype) in shapes.items()
+        }
+        encoded, encoder_mask = self._encode(
+            inputs["text_encoder_inputs"],
+            inputs["image_encoder_inputs"],
+            inputs["image_input_masks"],
+        )
+        text_logits, image_logits = self._decode(
+            encoded,
+            encoder_mask,
+            inputs["text_decoder_inputs"],
+            inputs["text_decoder_masks"],
+            inputs["image_decoder_inputs"],
+        )
+        super().__init__(
+            inputs=inputs,
+            outputs={"text_logits": text_logits, "image_logits": image_logits},
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.vocabulary_size = vocabulary_size
+        self.image_vocabulary_size = image_vocabulary_size
+        self.hidden_dim = hidden_dim
+        self.num_heads = num_heads
+        self.head_dim = head_dim
+        self.num_encoder_layers = num_encoder_layers
+        self.num_decoder_layers = num_decoder_layers
+        self.intermediate_dim = intermediate_dim
+        self.image_size = image_size
+        self.patch_size = patch_size
+        self.max_encoder_text_length = max_encoder_text_length
+        self.max_decoder_text_length = max_decoder_text_length
+        self.max_decoder_image_length = max_decoder_image_length
+        self.num_segments = num_segments
+
+    # --- encoder -----------------------------------------------------------
+    def _encode(self, text_ids, images, image_mask):
+        text_mask = ops.cast(ops.greater(text_ids, 0), "int32")
+        x, positions = self.encoder_embedding(self.token_embedding(text_ids), images)
+        bias = self.encoder_attention_bias(positions, text_mask, image_mask)
+        for layer in self.encoder_layers:
+            x = layer(x, bias)
+        x = self.encoder_norm(x)
+        return x, ops.concatenate([text_mask, ops.cast(image_mask, "int32")], axis=1)
+
+    def encode(self, text_encoder_inputs, image_encoder_inputs, image_input_masks):
+        """Runs the encoder. Returns `(encoded [B, L, E], mask [B, L])`."""
+        return self._encode(
+            ops.convert_to_tensor(text_encoder_inputs, "int32"),
+            ops.convert_to_tensor(image_encoder_inputs, self.compute_dtype),
+            ops.convert_to_tensor(image_input_masks, "int32"),
+        )
+
+    # --- decoder -----------------------------------------------------------
+    def _decode(self, encoded, encoder_mask, text_ids, text_mask, image_ids):
+        text_mask = ops.cast(text_mask, "int32")
+        image_mask = ops.ones_like(image_ids, dtype="int32")
+        y, positions = self.decoder_embedding(
+            self.token_embedding(text_ids), self.token_embedding(image_ids)
+        )
+        self_bias = self.decoder_attention_bias(positions, text_mask, image_mask)
+        decoder_mask = ops.concatenate([text_mask, image_mask], axis=1)
+        cross_bias = padding_bias(decoder_mask, encoder_mask)
+        for layer in self.decoder_layers:
+            y = layer(y, encoded, self_bias, cross_bias)
+        logits = self.token_embedding(self.decoder_norm(y), reverse=True)
+        return self.modality_logits(logits, text_ids)
+
+    def decode(
+        self,
+        encoded,
+        encoder_mask,
+        text_decoder_inputs,
+        text_decoder_masks,
+        image_decoder_inputs,
+    ):
+        """Teacher-forced decoder pass. Returns `(text_logits, image_logits)`."""
+        return self._decode(
+            encoded,
+            ops.convert_to_tensor(encoder_mask, "int32"),
+            ops.convert_to_tensor(text_decoder_inputs, "int32"),
+            ops.convert_to_tensor(text_decoder_masks, "int32"),
+            ops.convert_to_tensor(image_decoder_inputs, "int32"),
+        )
+
+    @property
+    def image_start_id(self):
+        """The decoder input that starts an image (`vocabulary_size - 1`)."""
+        return self.vocabulary_size - 1
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "image_vocabulary_size": self.image_vocabulary_size,
+                "hidden_dim": self.hidden_dim,
+                "num_heads": self.num_heads,
+                "head_dim": self.head_dim,
+                "num_encoder_layers": self.num_encoder_layers,
+                "num_decoder_layers": self.num_decoder_layers,
+                "intermediate_dim": self.intermediate_dim,
+                "image_size": self.image_size,
+                "patch_size": self.patch_size,
+                "max_encoder_text_length": self.max_encoder_text_length,
+                "max_decoder_text_length": self.max_decoder_text_length,
+                "max_decoder_image_length": self.max_decoder_image_length,
+                "num_segments": self.num_segments,
+            }
+        )
+        return config
