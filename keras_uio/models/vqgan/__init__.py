@@ -1,0 +1,5 @@
+"""VQ-GAN image tokenizer (taming-transformers, as used by Unified-IO)."""
+
+from keras_uio.models.vqgan.vqgan import VQGAN
+from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
+from keras_uio.models.vqgan.vqgan_presets import backbone_presets

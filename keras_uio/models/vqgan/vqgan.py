@@ -1,0 +1,539 @@
+"""The VQ-GAN image tokenizer of Unified-IO as a keras_hub backbone."""
+
+import keras
+import numpy as np
+from keras import ops
+from keras_hub.models import Backbone
+
+from keras_uio.layers.vector_quantizer import VectorQuantizer
+from keras_uio.layers.vqgan_attention_block import VQGANAttentionBlock
+from keras_uio.layers.vqgan_downsample import VQGANDownsample
+from keras_uio.layers.vqgan_res_block import VQGANResBlock
+from keras_uio.layers.vqgan_upsample import VQGANUpsample
+from keras_uio.layers.host_initializer import host_conv2d
+from keras_uio.layers.host_initializer import host_group_norm
+
+NORM_GROUPS = 32
+
+
+@keras.saving.register_keras_serializable(package="keras_uio")
+class VQGAN(Backbone):
+    """VQ-GAN (taming-transformers) image tokenizer, as used by Unified-IO.
+
+    An encoder turns an image `[B, R, R, 3]` in `[-1, 1]` into a grid of
+    `z_channels` features at `1 / 2**(levels - 1)` of the resolution, a 1x1
+    `quant_conv` follows, and each vector is replaced by its nearest codebook
+    row (`VectorQuantizer`); the decoder maps the quantized grid (after a 1x1
+    `post_quant_conv`) back to an image. The functional model returns a dict:
+    `"codes"` (int32 `[B, grid * grid]`, row-major) and `"reconstruction"`
+    (`[B, R, R, out_channels]`, raw decoder output, not clipped).
+
+    Use `encode(images)` for the codes alone and `decode(codes)` for the
+    images of given codes (Unified-IO's image tokens minus the vocabulary
+    offset). Both validate their input and run eagerly or inside `jax.jit`.
+
+    Layer and variable names follow the original checkpoint
+    (`encoder/down_0_block_0/conv1/kernel`, ...; decoder level `up_0` is the
+    lowest resolution), see `keras_uio.convert.vqgan_weights`.
+
+    Args:
+        image_size: int. Height and width of the (square) images.
+        channels: int. Base channel count (`ch` in the original).
+        channel_multipliers: tuple of ints. One per resolution level
+            (`ch_mult`); level `i` has `channels * channel_multipliers[i]`
+            channels and there are `len(channel_multipliers) - 1` halvings.
+        num_res_blocks: int. Residual blocks per encoder level (the decoder
+            has one more per level).
+        attention_resolutions: tuple of ints. Feature-map sizes at which
+            attention blocks follow the residual blocks.
+        z_channels: int. Channels of the encoder output.
+        codebook_size: int. Number of codes (`n_embed`).
+        embed_dim: int. Size of a code vector; must equal `z_channels`.
+        in_channels: int. Channels of the input images.
+        out_channels: int. Channels of the reconstructed images.
+        dtype: string or `keras.DTypePolicy`. Group norms and the
+            nearest-code search always run in float32.
+        **kwargs: other `keras_hub.models.Backbone` arguments (`name`, ...).
+
+    Example:
+
+    ```python
+    import numpy as np
+    from keras_uio.models.vqgan.vqgan import VQGAN
+
+    vqgan = VQGAN(
+        image_size=32, channels=32, channel_multipliers=(1, 2),
+        num_res_blocks=1, attention_resolutions=(16,), z_channels=8,
+        codebook_size=64, embed_dim=8,
+    )
+    images = np.random.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    codes = vqgan.encode(images)  # (2, 256) int32 in [0, 64)
+    images = vqgan.decode(codes)  # (2, 32, 32, 3)
+    outputs = vqgan(images)  # {"codes": ..., "reconstruction": ...}
+    ```
+    """
+
+    def __init__(
+        self,
+        image_size=256,
+        channels=128,
+        channel_multipliers=(1, 1, 2, 2, 4),
+        num_res_blocks=2,
+        attention_resolutions=(16,),
+        z_channels=256,
+        codebook_size=16384,
+        embed_dim=256,
+        in_channels=3,
+        out_channels=3,
+        dtype=None,
+        **kwargs,
+    ):
+        config = validate_vqgan_config(
+            image_size=image_size,
+            channels=channels,
+            channel_multipliers=channel_multipliers,
+            num_res_blocks=num_res_blocks,
+            attention_resolutions=attention_resolutions,
+            z_channels=z_channels,
+            codebook_size=codebook_size,
+            embed_dim=embed_dim,
+            in_channels=in_channels,
+            out_channels=out_channels,
+        )
+        grid_size = _grid_size(config)
+
+        # === Layers ===
+        self.encoder = _build_encoder(config, dtype)
+        self.quant_conv = host_conv2d(
+            z_channels, 1, dtype=dtype, name="quant_conv"
+        )
+        self.quantize = VectorQuantizer(
+            codebook_size, embed_dim, dtype=dtype, name="quantize"
+        )
+        self.post_quant_conv = host_conv2d(
+            z_channels, 1, dtype=dtype, name="post_quant_conv"
+        )
+        self.decoder = _build_decoder(config, dtype)
+        self.flatten_codes = keras.layers.Reshape(
+            (grid_size * grid_size,), dtype=dtype, name="codes"
+        )
+
+        # === Functional Model ===
+        image_input = keras.Input(
+            shape=(image_size, image_size, in_channels), name="images"
+        )
+        latents = self.quant_conv(self.encoder(image_input))
+        codes, quantized = self.quantize(latents)
+        reconstruction = self.decoder(self.post_quant_conv(quantized))
+        super().__init__(
+            inputs=image_input,
+            outputs={
+                "codes": self.flatten_codes(codes),
+                "reconstruction": reconstruction,
+            },
+            dtype=dtype,
+            **kwargs,
+        )
+
+        # === Config ===
+        self.image_size = config["image_size"]
+        self.channels = config["channels"]
+        self.channel_multipliers = config["channel_multipliers"]
+        self.num_res_blocks = config["num_res_blocks"]
+        self.attention_resolutions = config["attention_resolutions"]
+        self.z_channels = config["z_channels"]
+        self.codebook_size = config["codebook_size"]
+        self.embed_dim = config["embed_dim"]
+        self.in_channels = config["in_channels"]
+        self.out_channels = config["out_channels"]
+        self.grid_size = grid_size
+
+    @property
+    def num_codes(self):
+        """Codes per image: `grid_size ** 2` (256 for 256x256, f16)."""
+        return self.grid_size * self.grid_size
+
+    def encode(self, images):
+        """Image codes: `[B, R, R, C]` in `[-1, 1]` -> int32 `[B, grid**2]`.
+
+        Codes are row-major over the `grid x grid` latent map.
+        """
+        images = self._check_images(images)
+        latents = self.quant_conv(self.encoder(images))
+        codes, _ = self.quantize(latents)
+        return ops.reshape(codes, (-1, self.num_codes))
+
+    def decode(self, codes):
+        """Images of codes: int `[B, grid**2]` -> `[B, R, R, out_channels]`.
+
+        The output is the raw decoder output (not clipped to `[-1, 1]`).
+        Code values are range-checked when they are concrete (eager calls);
+        inside a traced function they cannot be, and out-of-range codes then
+        give undefined rows.
+        """
+        codes = self._check_codes(codes)
+        vectors = self.quantize.lookup(codes)
+        vectors = ops.reshape(
+            vectors, (-1, self.grid_size, self.grid_size, self.embed_dim)
+        )
+        return self.decoder(self.post_quant_conv(vectors))
+
+    def _check_images(self, images):
+        expected = (self.image_size, self.image_size, self.in_channels)
+        shape = tuple(ops.shape(images))
+        if len(shape) != 4 or tuple(shape[1:]) != expected:
+            raise ValueError(
+                "`images` must have shape [batch, "
+                f"{', '.join(str(n) for n in expected)}] (values in [-1, 1])."
+                f" Received: images.shape={shape}"
+            )
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        if "float" not in dtype:
+            raise ValueError(
+                "`images` must be a floating tensor in [-1, 1]. "
+                f"Received: images.dtype={dtype}"
+            )
+        return images
+
+    def _check_codes(self, codes):
+        shape = tuple(ops.shape(codes))
+        if len(shape) != 2 or shape[1] != self.num_codes:
+            raise ValueError(
+                f"`codes` must have shape [batch, {self.num_codes}] "
+                f"({self.grid_size}x{self.grid_size} codes per image). "
+                f"Received: codes.shape={shape}"
+            )
+        dtype = keras.backend.standardize_dtype(codes.dtype)
+        if "int" not in dtype:
+            raise ValueError(
+                "`codes` must be an integer tensor of codes in "
+                f"[0, {self.codebook_size}). Received: codes.dtype={dtype}"
+            )
+        values = _concrete_values(codes)
+        if values is not None and values.size:
+            low, high = int(values.min()), int(values.max())
+            if low < 0 or high >= self.codebook_size:
+                raise ValueError(
+                    f"`codes` must lie in [0, {self.codebook_size}) (the "
+                    "codebook size; Unified-IO image token ids must have the "
+                    f"vocabulary offset removed). Received: codes in "
+                    f"[{low}, {high}]"
+                )
+        return codes
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "image_size": self.image_size,
+                "channels": self.channels,
+                "channel_multipliers": list(self.channel_multipliers),
+                "num_res_blocks": self.num_res_blocks,
+                "attention_resolutions": list(self.attention_resolutions),
+                "z_channels": self.z_channels,
+                "codebook_size": self.codebook_size,
+                "embed_dim": self.embed_dim,
+                "in_channels": self.in_channels,
+                "out_channels": self.out_channels,
+            }
+        )
+        return config
+
+
+# --- configuration ---------------------------------------------------------
+
+CONFIG_FIELDS = (
+    "image_size",
+    "channels",
+    "channel_multipliers",
+    "num_res_blocks",
+    "attention_resolutions",
+    "z_channels",
+    "codebook_size",
+    "embed_dim",
+    "in_channels",
+    "out_channels",
+)
+
+
+def _positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+        )
+    if value < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def _int_tuple(name, values, allow_empty):
+    if isinstance(values, (int, np.integer)) or not hasattr(values, "__iter__"):
+        raise ValueError(
+            f"`{name}` must be a sequence of positive ints. "
+            f"Received: {name}={values!r}"
+        )
+    values = tuple(values)
+    if not values and not allow_empty:
+        raise ValueError(
+            f"`{name}` must not be empty. Received: {name}={values!r}"
+        )
+    return tuple(_positive_int(f"{name}[{i}]", v) for i, v in enumerate(values))
+
+
+def validate_vqgan_config(
+    image_size,
+    channels,
+    channel_multipliers,
+    num_res_blocks,
+    attention_resolutions,
+    z_channels,
+    codebook_size,
+    embed_dim,
+    in_channels=3,
+    out_channels=3,
+):
+    """Checks a VQ-GAN configuration; returns it as a normalised dict.
+
+    Raises a `ValueError` naming the field, the expectation and the value.
+    """
+    config = {
+        "image_size": _positive_int("image_size", image_size),
+        "channels": _positive_int("channels", channels),
+        "channel_multipliers": _int_tuple(
+            "channel_multipliers", channel_multipliers, allow_empty=False
+        ),
+        "num_res_blocks": _positive_int("num_res_blocks", num_res_blocks),
+        "attention_resolutions": _int_tuple(
+            "attention_resolutions", attention_resolutions, allow_empty=True
+        ),
+        "z_channels": _positive_int("z_channels", z_channels),
+        "codebook_size": _positive_int("codebook_size", codebook_size),
+        "embed_dim": _positive_int("embed_dim", embed_dim),
+        "in_channels": _positive_int("in_channels", in_channels),
+        "out_channels": _positive_int("out_channels", out_channels),
+    }
+    if config["z_channels"] != config["embed_dim"]:
+        raise ValueError(
+            "`z_channels` must equal `embed_dim` (the quantizer reads the "
+            "encoder's channels as code vectors, as in the original). "
+            f"Received: z_channels={z_channels}, embed_dim={embed_dim}"
+        )
+    halvings = len(config["channel_multipliers"]) - 1
+    if config["image_size"] % (2**halvings) != 0:
+        raise ValueError(
+            f"`image_size` must be divisible by 2**{halvings} (one halving "
+            "per extra entry of `channel_multipliers`). Received: "
+            f"image_size={image_size}, channel_multipliers="
+            f"{tuple(config['channel_multipliers'])}"
+        )
+    for i, multiplier in enumerate(config["channel_multipliers"]):
+        width = config["channels"] * multiplier
+        if width % NORM_GROUPS != 0:
+            raise ValueError(
+                f"`channels * channel_multipliers[{i}]` must be divisible by "
+                f"{NORM_GROUPS} (the group-norm groups). Received: "
+                f"channels={channels}, channel_multipliers[{i}]={multiplier}"
+            )
+    return config
+
+
+def _grid_size(config):
+    levels = len(config["channel_multipliers"])
+    return config["image_size"] // 2 ** (levels - 1)
+
+
+def _level_resolutions(config):
+    """Feature-map size of each level, from full resolution down."""
+    return [
+        config["image_size"] // 2**level
+        for level in range(len(config["channel_multipliers"]))
+    ]
+
+
+# --- encoder and decoder graphs ---------------------------------------------
+
+
+def _conv(filters, kernel_size, name, dtype):
+    return host_conv2d(
+        filters, kernel_size, padding="same", dtype=dtype, name=name
+    )
+
+
+def _swish(name, dtype):
+    return keras.layers.Activation("silu", dtype=dtype, name=name)
+
+
+def _middle(x, dtype):
+    x = VQGANResBlock(x.shape[-1], dtype=dtype, name="mid_block_1")(x)
+    x = VQGANAttentionBlock(dtype=dtype, name="mid_attn_1")(x)
+    return VQGANResBlock(x.shape[-1], dtype=dtype, name="mid_block_2")(x)
+
+
+def _output_head(x, filters, dtype):
+    x = host_group_norm(
+        groups=NORM_GROUPS, epsilon=1e-6, dtype=dtype, name="norm_out"
+    )(x)
+    x = _swish("swish_out", dtype)(x)
+    return _conv(filters, 3, "conv_out", dtype)(x)
+
+
+def _build_encoder(config, dtype):
+    """image [B, R, R, in] -> latents [B, grid, grid, z_channels]."""
+    size = config["image_size"]
+    multipliers = config["channel_multipliers"]
+    images = keras.Input((size, size, config["in_channels"]), name="images")
+    x = _conv(config["channels"], 3, "conv_in", dtype)(images)
+    resolutions = _level_resolutions(config)
+    for level, multiplier in enumerate(multipliers):
+        for block in range(config["num_res_blocks"]):
+            x = VQGANResBlock(
+                config["channels"] * multiplier,
+                dtype=dtype,
+                name=f"down_{level}_block_{block}",
+            )(x)
+            if resolutions[level] in config["attention_resolutions"]:
+                x = VQGANAttentionBlock(
+                    dtype=dtype, name=f"down_{level}_attn_{block}"
+                )(x)
+        if level != len(multipliers) - 1:
+            x = VQGANDownsample(dtype=dtype, name=f"down_{level}_downsample")(x)
+    x = _middle(x, dtype)
+    x = _output_head(x, config["z_channels"], dtype)
+    return keras.Model(images, x, name="encoder")
+
+
+def _build_decoder(config, dtype):
+    """latents [B, grid, grid, z_channels] -> images [B, R, R, out]."""
+    grid = _grid_size(config)
+    multipliers = config["channel_multipliers"]
+    latents = keras.Input((grid, grid, config["z_channels"]), name="latents")
+    x = _conv(config["channels"] * multipliers[-1], 3, "conv_in", dtype)(
+        latents
+    )
+    x = _middle(x, dtype)
+    resolutions = _level_resolutions(config)
+    # Levels run from the lowest resolution up; `up_0` is the lowest.
+    for index, level in enumerate(reversed(range(len(multipliers)))):
+        for block in range(config["num_res_blocks"] + 1):
+            x = VQGANResBlock(
+                config["channels"] * multipliers[level],
+                dtype=dtype,
+                name=f"up_{index}_block_{block}",
+            )(x)
+            if resolutions[level] in config["attention_resolutions"]:
+                x = VQGANAttentionBlock(
+                    dtype=dtype, name=f"up_{index}_attn_{block}"
+                )(x)
+        if level != 0:
+            x = VQGANUpsample(dtype=dtype, name=f"up_{index}_upsample")(x)
+    x = _output_head(x, config["out_channels"], dtype)
+    return keras.Model(latents, x, name="decoder")
+
+
+# --- parameter count ---------------------------------------------------------
+
+
+def _conv_params(kernel_size, in_channels, out_channels):
+    return kernel_size * kernel_size * in_channels * out_channels + out_channels
+
+
+def _res_block_params(in_channels, out_channels):
+    params = 2 * in_channels + _conv_params(3, in_channels, out_channels)
+    params += 2 * out_channels + _conv_params(3, out_channels, out_channels)
+    if in_channels != out_channels:
+        params += _conv_params(1, in_channels, out_channels)
+    return params
+
+
+def _attention_params(channels):
+    return 2 * channels + 4 * _conv_params(1, channels, channels)
+
+
+def count_vqgan_parameters(config):
+    """Number of parameters of a VQ-GAN config, without building it.
+
+    Args:
+        config: dict of `VQGAN` constructor arguments (missing fields take
+            the constructor defaults; `name`, `dtype`, ... are ignored).
+
+    Example:
+
+    ```python
+    from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
+    from keras_uio.models.vqgan.vqgan_presets import backbone_presets
+
+    config = backbone_presets["vqgan_imagenet_f16_16384"]["config"]
+    count_vqgan_parameters(config)  # 76073859
+    ```
+    """
+    defaults = {
+        "image_size": 256,
+        "channels": 128,
+        "channel_multipliers": (1, 1, 2, 2, 4),
+        "num_res_blocks": 2,
+        "attention_resolutions": (16,),
+        "z_channels": 256,
+        "codebook_size": 16384,
+        "embed_dim": 256,
+    }
+    defaults.update({k: v for k, v in config.items() if k in CONFIG_FIELDS})
+    c = validate_vqgan_config(**defaults)
+    widths = [c["channels"] * m for m in c["channel_multipliers"]]
+    resolutions = _level_resolutions(c)
+    attention = c["attention_resolutions"]
+    middle = 2 * _res_block_params(widths[-1], widths[-1])
+    middle += _attention_params(widths[-1])
+
+    encoder = _conv_params(3, c["in_channels"], c["channels"])
+    width = c["channels"]
+    for level, out in enumerate(widths):
+        for _ in range(c["num_res_blocks"]):
+            encoder += _res_block_params(width, out)
+            width = out
+            if resolutions[level] in attention:
+                encoder += _attention_params(width)
+        if level != len(widths) - 1:
+            encoder += _conv_params(3, width, width)
+    encoder += middle + 2 * width + _conv_params(3, width, c["z_channels"])
+
+    decoder = _conv_params(3, c["z_channels"], widths[-1]) + middle
+    width = widths[-1]
+    for level in reversed(range(len(widths))):
+        for _ in range(c["num_res_blocks"] + 1):
+            decoder += _res_block_params(width, widths[level])
+            width = widths[level]
+            if resolutions[level] in attention:
+                decoder += _attention_params(width)
+        if level != 0:
+            decoder += _conv_params(3, width, width)
+    decoder += 2 * width + _conv_params(3, width, c["out_channels"])
+
+    quantizer = c["codebook_size"] * c["embed_dim"]
+    quant_convs = _conv_params(1, c["z_channels"], c["z_channels"])
+    quant_convs += _conv_params(1, c["embed_dim"], c["z_channels"])
+    return encoder + decoder + quantizer + quant_convs
+
+
+# --- helpers -----------------------------------------------------------------
+
+
+def _concrete_values(tensor):
+    """The values of `tensor` as numpy, or None while it is being traced."""
+    if isinstance(tensor, np.ndarray):
+        return tensor
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        if isinstance(tensor, jax.core.Tracer):
+            return None
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            return None
+    if isinstance(tensor, keras.KerasTensor):
+        return None
+    return np.asarray(ops.convert_to_numpy(tensor))
