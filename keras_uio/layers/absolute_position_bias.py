@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.rms_norm import RMSNorm
 
 
@@ -40,12 +41,14 @@ class AbsolutePositionBias(keras.layers.Layer):
         self.query = keras.layers.EinsumDense(
             "ble,ehd->blhd",
             output_shape=(None, num_heads, head_dim),
+            kernel_initializer=HostInitializer("truncated_normal", mode="fan_in"),
             dtype=self.dtype_policy,
             name="query",
         )
         self.key = keras.layers.EinsumDense(
             "ble,ehd->blhd",
             output_shape=(None, num_heads, head_dim),
+            kernel_initializer=HostInitializer("truncated_normal", mode="fan_in"),
             dtype=self.dtype_policy,
             name="key",
         )

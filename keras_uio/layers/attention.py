@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_uio.layers.host_initializer import HostInitializer
+
 
 @keras.saving.register_keras_serializable(package="keras_uio")
 class UnifiedIOAttention(keras.layers.Layer):
@@ -36,22 +38,25 @@ class UnifiedIOAttention(keras.layers.Layer):
         self.num_heads = num_heads
         self.head_dim = head_dim
 
-    def _projection(self, name):
+    def _projection(self, name, scale=1.0):
         return keras.layers.EinsumDense(
             "btd,dnh->btnh",
             output_shape=(None, self.num_heads, self.head_dim),
+            kernel_initializer=HostInitializer("normal", scale, mode="fan_in"),
             dtype=self.dtype_policy,
             name=name,
         )
 
     def build(self, query_inputs_shape, *args, **kwargs):
         hidden_dim = query_inputs_shape[-1]
-        self.query = self._projection("query")
+        # T5 folds 1/sqrt(head_dim) into the query initialisation.
+        self.query = self._projection("query", scale=1.0 / self.head_dim)
         self.key = self._projection("key")
         self.value = self._projection("value")
         self.output_dense = keras.layers.EinsumDense(
             "btnh,nhd->btd",
             output_shape=(None, hidden_dim),
+            kernel_initializer=HostInitializer("normal", mode="fan_in", input_axes=2),
             dtype=self.dtype_policy,
             name="output",
         )
@@ -89,11 +94,24 @@ class UnifiedIOAttention(keras.layers.Layer):
                 cache[:, 1], start, self.value(key_value_inputs)
             )
             cache = ops.stack([key, value], axis=1)
-        logits = ops.cast(ops.einsum("bqnh,bknh->bnqk", query, key), "float32")
+        # Heads first once: [B, heads, L, head_dim] (batched matmuls below).
+        query = ops.transpose(query, (0, 2, 1, 3))
+        key = ops.transpose(key, (0, 2, 3, 1))
+        value = ops.transpose(value, (0, 2, 1, 3))
+        logits = ops.cast(ops.matmul(query, key), "float32")
         if attention_bias is not None:
             logits = logits + attention_bias
-        weights = ops.cast(ops.softmax(logits, axis=-1), self.compute_dtype)
-        outputs = self.output_dense(ops.einsum("bnqk,bknh->bqnh", weights, value))
+        # Softmax with the normalisation deferred past the value product:
+        # dividing the `[B, heads, Lq, head_dim]` result instead of the
+        # `[B, heads, Lq, Lk]` weights saves one pass over the largest tensor.
+        logits = logits - ops.max(logits, axis=-1, keepdims=True)
+        weights = ops.exp(logits)
+        denominator = ops.sum(weights, axis=-1, keepdims=True)
+        attended = ops.matmul(ops.cast(weights, self.compute_dtype), value)
+        attended = ops.cast(
+            ops.cast(attended, "float32") / denominator, self.compute_dtype
+        )
+        outputs = self.output_dense(ops.transpose(attended, (0, 2, 1, 3)))
         if cache is not None:
             return outputs, cache
         return outputs

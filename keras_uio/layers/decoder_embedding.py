@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.rms_norm import RMSNorm
 
 
@@ -44,7 +45,7 @@ class DecoderEmbedding(keras.layers.Layer):
         self.norm = RMSNorm(dtype=self.dtype_policy, name="norm")
 
     def build(self, *args, **kwargs):
-        init = keras.initializers.RandomNormal(stddev=1.0)
+        init = HostInitializer("normal", 1.0)
         self.position_embeddings = self.add_weight(
             name="position_embeddings",
             shape=(self.max_text_length + self.max_image_length, self.hidden_dim),

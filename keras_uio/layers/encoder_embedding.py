@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.patch_embedding import PatchEmbedding
 from keras_uio.layers.rms_norm import RMSNorm
 
@@ -63,7 +64,7 @@ class EncoderEmbedding(keras.layers.Layer):
         self.image_norm = RMSNorm(dtype=policy, name="image_norm")
 
     def build(self, token_embeddings_shape, images_shape):
-        init = keras.initializers.RandomNormal(stddev=1.0)
+        init = HostInitializer("normal", 1.0)
         self.position_embeddings = self.add_weight(
             name="position_embeddings",
             shape=(self.max_text_length + self.max_image_length, self.hidden_dim),

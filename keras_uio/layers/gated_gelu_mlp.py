@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_uio.layers.host_initializer import HostInitializer
+
 
 @keras.saving.register_keras_serializable(package="keras_uio")
 class GatedGeluMLP(keras.layers.Layer):
@@ -31,7 +33,11 @@ class GatedGeluMLP(keras.layers.Layer):
 
         def dense(units, name):
             layer = keras.layers.Dense(
-                units, use_bias=False, dtype=self.dtype_policy, name=name
+                units,
+                use_bias=False,
+                kernel_initializer=HostInitializer("truncated_normal", mode="fan_in"),
+                dtype=self.dtype_policy,
+                name=name,
             )
             return layer
 

@@ -26,7 +26,7 @@ class ModalityLogits(keras.layers.Layer):
     ```python
     import numpy as np
     layer = ModalityLogits(vocabulary_size=3, hidden_dim=4)
-    text, image = layer(np.zeros((1, 5, 6), "float32"), 2)
+    text, image = layer(np.zeros((1, 5, 6), "float32"), text_length=2)
     text.shape, image.shape  # (1, 2, 6), (1, 3, 6)
     ```
     """

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_uio.layers.host_initializer import HostInitializer
+
 
 @keras.saving.register_keras_serializable(package="keras_uio")
 class PatchEmbedding(keras.layers.Layer):
@@ -28,7 +30,11 @@ class PatchEmbedding(keras.layers.Layer):
         self.patch_size = patch_size
         self.hidden_dim = hidden_dim
         self.projection = keras.layers.Dense(
-            hidden_dim, use_bias=False, dtype=self.dtype_policy, name="projection"
+            hidden_dim,
+            use_bias=False,
+            kernel_initializer=HostInitializer("truncated_normal", mode="fan_in"),
+            dtype=self.dtype_policy,
+            name="projection",
         )
 
     def build(self, input_shape):

@@ -2,6 +2,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_uio.layers.host_initializer import HostInitializer
+
 _EPS = np.finfo(np.float32).eps
 
 
@@ -138,7 +140,7 @@ class RelativePositionBias(keras.layers.Layer):
         ).reshape(-1)
 
     def build(self, *args, **kwargs):
-        init = keras.initializers.VarianceScaling(1.0, "fan_avg", "uniform")
+        init = HostInitializer("uniform", 1.0, mode="fan_avg")
         self.text_bias = self.add_weight(
             name="text_bias",
             shape=(self.num_heads, self.text_num_buckets),

@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_uio.layers.host_initializer import HostInitializer
+
 
 @keras.saving.register_keras_serializable(package="keras_uio")
 class RMSNorm(keras.layers.Layer):
@@ -30,7 +32,7 @@ class RMSNorm(keras.layers.Layer):
         self.scale = self.add_weight(
             name="scale",
             shape=(input_shape[-1],),
-            initializer="ones",
+            initializer=HostInitializer("constant", 1.0),
         )
         self.built = True
 

@@ -11,8 +11,13 @@ from keras_uio.layers.decoder_embedding import DecoderEmbedding
 from keras_uio.layers.decoder_layer import UnifiedIODecoderLayer
 from keras_uio.layers.encoder_embedding import EncoderEmbedding
 from keras_uio.layers.encoder_layer import UnifiedIOEncoderLayer
+from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
+from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+from keras_uio.models.unified_io.unified_io_presets import (
+    count_backbone_parameters,
+)
 
 
 def _check_positive(**values):
@@ -140,7 +145,7 @@ class UnifiedIOBackbone(Backbone):
             output_dim=hidden_dim,
             tie_weights=True,
             reverse_dtype="float32",
-            embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0),
+            embeddings_initializer=HostInitializer("normal", 1.0),
             dtype=dtype,
             name="token_embedding",
         )
@@ -300,6 +305,50 @@ class UnifiedIOBackbone(Backbone):
             ops.convert_to_tensor(text_decoder_masks, "int32"),
             ops.convert_to_tensor(image_decoder_inputs, "int32"),
         )
+
+    presets = backbone_presets
+
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Builds a backbone from a built-in name or a preset folder.
+
+        Built-in names (`uio_small`, `uio_base`, `uio_large`, `uio_xl`,
+        `uio_tiny`) carry the architecture only: pass `load_weights=False`
+        for random weights, or convert an original checkpoint into a folder
+        with `keras-uio convert` and load that folder. `kwargs` override
+        config fields (e.g. `dtype="bfloat16"`).
+
+        Example:
+
+        ```python
+        backbone = UnifiedIOBackbone.from_preset("uio_tiny", load_weights=False)
+        ```
+        """
+        if preset not in backbone_presets:
+            return super().from_preset(preset, load_weights=load_weights, **kwargs)
+        entry = backbone_presets[preset]
+        if load_weights:
+            checkpoint = entry["metadata"]["checkpoint"]
+            if checkpoint is None:
+                advice = "It has no weights; pass `load_weights=False`."
+            else:
+                advice = (
+                    f"Download the original `{checkpoint}` (see the "
+                    "allenai/unified-io-inference README), run `keras-uio "
+                    f"convert {checkpoint} ./{preset} --vocabulary "
+                    f"spiece.model`, then load `from_preset('./{preset}')`. "
+                    "Pass `load_weights=False` for random weights."
+                )
+            raise ValueError(
+                f"No weights are bundled for the built-in preset '{preset}'. "
+                + advice
+            )
+        return cls(**{**entry["config"], **kwargs})
+
+    @staticmethod
+    def count_preset_parameters(preset):
+        """Parameter count of a built-in preset, computed from its config."""
+        return count_backbone_parameters(backbone_presets[preset]["config"])
 
     @property
     def image_start_id(self):
