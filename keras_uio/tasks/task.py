@@ -1,0 +1,671 @@
+"""The `Task` base class and the task registry.
+
+A Unified-IO task has no head: it is a prompt on the way in and a parser on
+the way out. A `Task` turns user inputs into what the preprocessor /
+`UnifiedIO.generate()` take (a prompt string, an optional image, an optional
+region to mask), turns a labelled example into a training example (prompt +
+target text and/or target image), and turns the generated text ids and
+image back into a structured prediction in the input image's pixel frame.
+
+Tasks are plain Python and NumPy; nothing here runs a model.
+
+Data flow:
+```
+inputs, meta = task.encode_inputs(image=..., region=...)   # -> generate()
+result = task.decode(text_ids, image, meta)                 # <- generate()
+example = task.encode_example({...inputs, ...targets})      # -> preprocessor
+```
+"""
+
+import re
+
+import numpy as np
+
+from keras_uio.preprocessing.images import prepare_image
+from keras_uio.preprocessing.images import undo_image_preprocessing
+from keras_uio.vocab import Vocabulary
+
+OUTPUT_MODES = ("text", "image", "text_and_image")
+INTERPOLATIONS = ("nearest", "bilinear")
+
+# Keys the `UnifiedIOPreprocessor` accepts; `encode_inputs` and
+# `encode_example` return only these.
+MODEL_INPUT_KEYS = ("prompt", "image", "mask_region")
+MODEL_TARGET_KEYS = ("target_text", "target_image")
+
+TASKS = {}
+
+
+def register_task(cls):
+    """Class decorator: add a `Task` subclass to `TASKS` under `cls.name`."""
+    if not cls.name or cls.name in TASKS:
+        raise ValueError(
+            f"Task name {cls.name!r} is empty or already registered."
+        )
+    if cls.output_mode not in OUTPUT_MODES:
+        raise ValueError(
+            f"`output_mode` of task {cls.name!r} must be one of "
+            f"{OUTPUT_MODES}. Received: {cls.output_mode!r}"
+        )
+    TASKS[cls.name] = cls
+    return cls
+
+
+def get_task(name, **kwargs):
+    """Instantiate a registered task by name.
+
+    Args:
+        name: a task name (see `TASKS`), or a `Task` instance (returned
+            unchanged; `kwargs` must then be empty).
+        **kwargs: passed to the task's constructor (`vocab`, `tokenizer`,
+            `detokenize`, `prompt_template`, task-specific options).
+
+    Example:
+    >>> import numpy as np
+    >>> task = get_task("captioning")
+    >>> task.build_prompt(image=np.zeros((4, 6, 3), "uint8"))
+    'What does the image describe ?'
+    """
+    if isinstance(name, Task):
+        if kwargs:
+            raise ValueError(
+                "`get_task` received a `Task` instance and constructor "
+                f"arguments {sorted(kwargs)}; pass one or the other."
+            )
+        return name
+    if not isinstance(name, str) or name not in TASKS:
+        raise ValueError(
+            f"Unknown task {name!r}. Known tasks: {', '.join(sorted(TASKS))}"
+        )
+    return TASKS[name](**kwargs)
+
+
+# ------------------------------------------------------------------ checks
+def check_image(image, name="image"):
+    """Validate one input image; returns its `(height, width)`.
+
+    Accepted: `[H, W]`, `[H, W, 1]`, `[H, W, 3]` or `[H, W, 4]` arrays, uint8
+    (0..255) or float (0..1). Anything else raises a `ValueError` that lists
+    these shapes.
+    """
+    if image is None:
+        raise ValueError(f"`{name}` is required. Received: None")
+    prepare_image(image, name=name)
+    return tuple(int(v) for v in np.shape(image)[:2])
+
+
+def check_box(box, name="region"):
+    """Validate one `(x1, y1, x2, y2)` pixel box; returns a float64 `[4]`."""
+    try:
+        arr = np.asarray(box, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.shape != (4,) or not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"`{name}` must be one box `(x1, y1, x2, y2)` of 4 finite pixel "
+            f"coordinates. Received: {box!r}"
+        )
+    if arr[2] < arr[0] or arr[3] < arr[1]:
+        raise ValueError(
+            f"`{name}` must have x1 <= x2 and y1 <= y2 (order "
+            f"`(x1, y1, x2, y2)`). Received: {arr.tolist()}"
+        )
+    return arr
+
+
+def check_boxes(boxes, name="boxes"):
+    """Validate `[n, 4]` `(x1, y1, x2, y2)` boxes; returns float64 `[n, 4]`."""
+    try:
+        arr = np.asarray(boxes, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is not None and arr.size == 0:
+        return np.zeros((0, 4))
+    if arr is not None and arr.ndim == 1 and arr.shape == (4,):
+        arr = arr[None]
+    if arr is None or arr.ndim != 2 or arr.shape[1] != 4:
+        raise ValueError(
+            f"`{name}` must be `[num_boxes, 4]` `(x1, y1, x2, y2)` pixel "
+            f"boxes. Received: {boxes!r}"
+        )
+    for i, b in enumerate(arr):
+        check_box(b, name=f"{name}[{i}]")
+    return arr
+
+
+def check_text(value, name):
+    """A non-empty string (bytes are decoded)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(
+            f"`{name}` must be a non-empty string. Received: {value!r}"
+        )
+    return value.strip()
+
+
+def check_options(options, name="answer_options"):
+    """A non-empty list of distinct non-empty strings (or `None`)."""
+    if options is None:
+        return None
+    if isinstance(options, (str, bytes)):
+        raise ValueError(
+            f"`{name}` must be a list of strings, not one string. "
+            f"Received: {options!r}"
+        )
+    try:
+        out = [check_text(o, f"{name}[{i}]") for i, o in enumerate(options)]
+    except TypeError:
+        raise ValueError(
+            f"`{name}` must be a list of strings. Received: {options!r}"
+        ) from None
+    if not out:
+        raise ValueError(f"`{name}` must not be empty.")
+    if len(set(out)) != len(out):
+        raise ValueError(f"`{name}` must be distinct. Received: {out}")
+    return out
+
+
+def check_output_image(image, name="image"):
+    """A generated image: `[H, W, 3]`, float in [0, 1] or uint8.
+
+    Returns float32 `[H, W, 3]` in [0, 1].
+    """
+    if hasattr(image, "numpy"):
+        image = image.numpy()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(
+            f"`{name}` must be one generated RGB image `[H, W, 3]` (float in "
+            f"[0, 1] or uint8). Received shape: {image.shape}"
+        )
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(
+            f"`{name}` must be float in [0, 1] or uint8. Received dtype: "
+            f"{image.dtype}"
+        )
+    image = image.astype(np.float32)
+    if not np.all(np.isfinite(image)):
+        raise ValueError(f"`{name}` contains nan or inf values.")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(
+            f"`{name}` must be in [0, 1]; received values in [{lo:g}, "
+            f"{hi:g}]. A raw VQ-GAN output in [-1, 1] must go through "
+            "`keras_uio.preprocessing.postprocess_output_image` first."
+        )
+    return np.clip(image, 0.0, 1.0)
+
+
+def to_input_frame(image, image_size, interpolation="nearest"):
+    """Map a square generated image back to the input image's size.
+
+    An image that already has `image_size` is returned as is; a square one
+    has its padding cropped and is resized (`undo_image_preprocessing`).
+    With `image_size=None` the image is returned unchanged.
+    """
+    if image_size is None:
+        return image
+    h, w = (int(v) for v in image_size)
+    if image.shape[:2] == (h, w):
+        return image
+    if image.shape[0] != image.shape[1]:
+        raise ValueError(
+            "A generated image must be square (the model's output) or "
+            f"already have the input size {(h, w)}. Received shape: "
+            f"{image.shape}"
+        )
+    return undo_image_preprocessing(image, (h, w), interpolation=interpolation)
+
+
+def _as_str(x):
+    if hasattr(x, "numpy"):
+        x = x.numpy()
+    if isinstance(x, np.ndarray):
+        x = x.item() if x.ndim == 0 else x.tolist()
+    if isinstance(x, list) and len(x) == 1:
+        x = x[0]
+    if isinstance(x, bytes):
+        x = x.decode("utf-8")
+    return str(x)
+
+
+_SPECIAL_RE = re.compile(r"(<extra_id_\d+>|</s>|<pad>)")
+
+
+def text_to_parse_ids(text, vocab):
+    """Stand-in ids for a generated string, for `Vocabulary` parsing.
+
+    `<extra_id_n>` becomes its real id, `</s>` EOS, `<pad>` padding, and each
+    run of other text between them one placeholder id in the SentencePiece
+    range. Returns `(ids, detokenize, errors)`; `detokenize` maps a list of
+    placeholder ids back to their text.
+    """
+    ids, chunks, errors = [], [], []
+    first, last = vocab.eos_id + 1, vocab.sentencepiece_size
+    for part in _SPECIAL_RE.split(str(text)):
+        if not part or not part.strip():
+            continue
+        if part == "</s>":
+            ids.append(vocab.eos_id)
+            continue
+        if part == "<pad>":
+            ids.append(vocab.pad_id)
+            continue
+        m = re.fullmatch(r"<extra_id_(\d+)>", part)
+        if m and int(m.group(1)) < vocab.num_extra_ids:
+            ids.append(vocab.extra_id(int(m.group(1))))
+            continue
+        if first + len(chunks) >= last:
+            errors.append(f"text chunk {part.strip()!r} dropped: too many")
+            continue
+        ids.append(first + len(chunks))
+        chunks.append(part.strip())
+
+    def detokenize(placeholder_ids):
+        return " ".join(chunks[int(i) - first] for i in placeholder_ids)
+
+    return np.asarray(ids, np.int64), detokenize, errors
+
+
+class Task:
+    """Base class of the Unified-IO tasks.
+
+    Subclasses set the class attributes and override `_prompt_args`
+    (inputs -> the values of the prompt template), `_targets` (example ->
+    target text / target image) and `_decode` (parsed output -> result).
+
+    Class attributes:
+        name: registry name.
+        output_mode: `"text"`, `"image"` (the text part is just EOS) or
+            `"text_and_image"`.
+        required: input names `encode_inputs` needs.
+        optional: input names it also accepts.
+        targets: example keys `encode_example` needs on top of the inputs.
+        optional_targets: example keys it also accepts.
+        prompt_template: the prompt, `{}` or `{name}` placeholders.
+        max_text_length: decoding length hint for `generate()` (the
+            original: 32 for short text, 128 for lists, 1 for image tasks).
+        uses_image: whether the task has an input image.
+
+    Args:
+        vocab: a `Vocabulary` (default: the tokenizer's, or the released
+            33152/16384 layout).
+        tokenizer: optional `UnifiedIOTokenizer`; used to turn generated ids
+            into text (`detokenize`).
+        detokenize: optional function `list of ids -> str`; overrides the
+            tokenizer's.
+        prompt_template: optional replacement for `prompt_template` (same
+            placeholders).
+        interpolation: `"nearest"` (the original) or `"bilinear"`: how a
+            generated image is resized back to the input size.
+    """
+
+    name = None
+    output_mode = "text"
+    required = ()
+    optional = ()
+    targets = ()
+    optional_targets = ()
+    prompt_template = None
+    max_text_length = 32
+    uses_image = True
+
+    def __init__(self, vocab=None, tokenizer=None, detokenize=None,
+                 prompt_template=None, interpolation="nearest"):
+        if vocab is None:
+            vocab = getattr(tokenizer, "vocab", None) or Vocabulary()
+        if not isinstance(vocab, Vocabulary):
+            raise ValueError(
+                "`vocab` must be a `keras_uio.Vocabulary`. Received: "
+                f"{type(vocab).__name__}"
+            )
+        self.vocab = vocab
+        self.tokenizer = tokenizer
+        if detokenize is None and tokenizer is not None:
+            detokenize = tokenizer.detokenize
+        if detokenize is not None and not callable(detokenize):
+            raise ValueError(
+                f"`detokenize` must be callable. Received: {detokenize!r}"
+            )
+        self._detokenize = detokenize
+        if prompt_template is not None:
+            if not isinstance(prompt_template, str):
+                raise ValueError(
+                    "`prompt_template` must be a string. Received: "
+                    f"{prompt_template!r}"
+                )
+            self.prompt_template = prompt_template
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"`interpolation` must be one of {INTERPOLATIONS}. "
+                f"Received: {interpolation!r}"
+            )
+        self.interpolation = interpolation
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    # ---------------------------------------------------------- inputs
+    def _check_keys(self, given, allowed, required, what):
+        unknown = sorted(set(given) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"Task {self.name!r} received unknown {what} {unknown}. "
+                f"Accepted: {list(allowed)}"
+            )
+        missing = [k for k in required if given.get(k) is None]
+        if missing:
+            raise ValueError(
+                f"Task {self.name!r} is missing required {what} {missing}. "
+                f"Required: {list(required)}; optional: "
+                f"{[k for k in allowed if k not in required]}"
+            )
+
+    def check_inputs(self, inputs):
+        """Validate inputs; returns `(clean inputs, meta)`."""
+        self._check_keys(
+            inputs, self.required + self.optional, self.required, "inputs"
+        )
+        inputs = {k: v for k, v in inputs.items() if v is not None}
+        meta = {"task": self.name, "image_size": None}
+        if "image" in inputs:
+            meta["image_size"] = check_image(inputs["image"])
+        for key in ("region", "subject_region", "object_region"):
+            if key in inputs:
+                inputs[key] = check_box(inputs[key], name=key)
+                meta[key] = inputs[key]
+        if "answer_options" in inputs:
+            inputs["answer_options"] = check_options(inputs["answer_options"])
+            meta["answer_options"] = inputs["answer_options"]
+        self._check_inputs(inputs, meta)
+        return inputs, meta
+
+    def _check_inputs(self, inputs, meta):
+        """Hook: task-specific validation, may add to `meta`."""
+
+    def _prompt_args(self, inputs, meta):
+        """Hook: the positional values of `prompt_template`."""
+        return ()
+
+    def region_text(self, box, image_size):
+        """A box as the location-token text used in prompts."""
+        return self.vocab.box_to_text(box, image_size)
+
+    def build_prompt(self, **inputs):
+        """The prompt text for these inputs (see `required`, `optional`)."""
+        inputs, meta = self.check_inputs(inputs)
+        return self._build_prompt(inputs, meta)
+
+    def _build_prompt(self, inputs, meta):
+        args = self._prompt_args(inputs, meta)
+        if isinstance(args, dict):
+            return self.prompt_template.format(**args)
+        return self.prompt_template.format(*args)
+
+    def encode_inputs(self, **inputs):
+        """Inputs for `generate()` and the metadata `decode` needs.
+
+        Returns:
+            `(model_inputs, meta)`: `model_inputs` has `"prompt"` and, where
+            the task has them, `"image"` (passed through unchanged) and
+            `"mask_region"`; `meta` holds the input image size, regions and
+            answer options.
+        """
+        inputs, meta = self.check_inputs(inputs)
+        out = {"prompt": self._build_prompt(inputs, meta)}
+        if self.uses_image and "image" in inputs:
+            out["image"] = inputs["image"]
+        out.update(self._extra_model_inputs(inputs, meta))
+        return out, meta
+
+    def _extra_model_inputs(self, inputs, meta):
+        return {}
+
+    def encode_example(self, example):
+        """A training example for `UnifiedIOPreprocessor`.
+
+        Args:
+            example: dict with the task's inputs (`required`, `optional`)
+                and targets (`targets`, `optional_targets`).
+
+        Returns:
+            dict with `"prompt"`, and where they apply `"image"`,
+            `"mask_region"`, `"target_text"`, `"target_image"` (float32
+            `[H, W, 3]` in [0, 1], input size).
+        """
+        if not isinstance(example, dict):
+            raise ValueError(
+                f"`example` must be a dict. Received: {type(example).__name__}"
+            )
+        allowed = (self.required + self.optional + self.targets
+                   + self.optional_targets)
+        self._check_keys(
+            example, allowed, self.required + self.targets, "example keys"
+        )
+        inputs = {k: example[k] for k in self.required + self.optional
+                  if k in example}
+        model_inputs, meta = self.encode_inputs(**inputs)
+        targets = {k: example[k] for k in self.targets + self.optional_targets
+                   if example.get(k) is not None}
+        out = dict(model_inputs)
+        out.update(self._targets(targets, inputs, meta))
+        return out
+
+    def _targets(self, targets, inputs, meta):
+        """Hook: `{"target_text": ..., "target_image": ...}`."""
+        return {}
+
+    # ---------------------------------------------------------- outputs
+    @property
+    def can_detokenize(self):
+        return self._detokenize is not None
+
+    def detokenize(self, ids):
+        """Generated ids -> text (needs a tokenizer or `detokenize`)."""
+        if self._detokenize is None:
+            raise ValueError(
+                f"Task {self.name!r} received token ids but has no tokenizer "
+                "to read their text. Pass `tokenizer=` (or `detokenize=`) "
+                "to the task, or pass the generated text instead of ids."
+            )
+        return _as_str(self._detokenize([int(i) for i in ids])).strip()
+
+    def read_output(self, text):
+        """Normalise generated text: ids (1-D ints) or a string.
+
+        Returns a dict with `"token_ids"` (list, cut at the first EOS, the
+        decoder's leading start/pad ids dropped; `None` for a string),
+        `"text"` (string, or `None` for ids without a tokenizer) and the
+        ids/detokenize pair to parse locations with.
+        """
+        if text is None:
+            text = ""
+        if hasattr(text, "numpy"):
+            text = text.numpy()
+        if isinstance(text, np.ndarray) and text.dtype.kind in "SUO" and (
+                text.ndim == 0 or text.size == 1):
+            text = text.reshape(-1)[0]
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        errors = []
+        if isinstance(text, str):
+            text = re.split(r"</s>|<pad>", text)[0]  # stop at EOS / pad
+            ids, detok, errors = text_to_parse_ids(text, self.vocab)
+            return {"token_ids": None, "text": text.strip(),
+                    "parse_ids": ids, "parse_detokenize": detok,
+                    "errors": errors}
+        ids = np.asarray(text)
+        if ids.ndim != 1 or (ids.size and not np.issubdtype(
+                ids.dtype, np.integer)):
+            raise ValueError(
+                f"Task {self.name!r}: generated text must be a string or a "
+                "1-D sequence of integer ids (one example; use "
+                f"`decode_batch` for a batch). Received: shape {ids.shape}, "
+                f"dtype {ids.dtype}"
+            )
+        ids = ids.astype(np.int64)
+        start = 0
+        while start < len(ids) and ids[start] == self.vocab.pad_id:
+            start += 1
+        ids = ids[start:]
+        stop = np.flatnonzero(
+            (ids == self.vocab.eos_id) | (ids == self.vocab.pad_id)
+        )
+        ids = ids[: stop[0]] if stop.size else ids
+        out_text = self.detokenize(ids) if self.can_detokenize else None
+        return {"token_ids": ids.tolist(), "text": out_text,
+                "parse_ids": ids,
+                "parse_detokenize": (self.detokenize if self.can_detokenize
+                                     else None),
+                "errors": errors}
+
+    def decode(self, text=None, image=None, meta=None, image_codes=None):
+        """Generated output -> structured prediction.
+
+        Args:
+            text: the generated text: 1-D token ids (from `generate()`;
+                reading stops at EOS) or the decoded string. `None` means
+                empty output.
+            image: the generated image (float `[S, S, 3]` in [0, 1], or
+                uint8) for image tasks, else `None`.
+            meta: the `meta` from `encode_inputs` (input image size,
+                regions, options).
+            image_codes: optional VQ-GAN codes, kept in the result.
+
+        Returns:
+            dict with `"task"`, `"text"`, `"token_ids"`, `"errors"` (what did
+            not parse; never raised) and the task's fields. Image tasks add
+            `"raw_image"` (the generated image) and `"image_codes"`.
+        """
+        meta = dict(meta or {})
+        raw = self.read_output(text)
+        result = {
+            "task": self.name,
+            "text": raw["text"],
+            "token_ids": raw["token_ids"],
+            "errors": list(raw["errors"]),
+        }
+        if self.output_mode != "text":
+            if image is None:
+                raise ValueError(
+                    f"Task {self.name!r} generates an image; `decode` needs "
+                    "the generated `image` (float [S, S, 3] in [0, 1])."
+                )
+            result["raw_image"] = check_output_image(image)
+            if image_codes is not None:
+                result["image_codes"] = np.asarray(image_codes)
+        elif image is not None:
+            raise ValueError(
+                f"Task {self.name!r} outputs text only; received an `image`."
+            )
+        self._decode(raw, result, meta)
+        return result
+
+    def _decode(self, raw, result, meta):
+        """Hook: fill task fields of `result` from `raw` / `meta`."""
+
+    def decode_batch(self, texts, images=None, metas=None):
+        """`decode` over a batch (lists or leading-axis arrays)."""
+        n = len(texts)
+        images = [None] * n if images is None else images
+        metas = [None] * n if metas is None else metas
+        if isinstance(metas, dict):
+            metas = [metas] * n
+        if len(images) != n or len(metas) != n:
+            raise ValueError(
+                f"`decode_batch` needs one image and meta per text. Received "
+                f"{n} texts, {len(images)} images, {len(metas)} metas"
+            )
+        return [self.decode(t, i, m) for t, i, m in zip(texts, images, metas)]
+
+    # ----------------------------------------------------------- helpers
+    def _need_image_size(self, meta):
+        size = meta.get("image_size")
+        if size is None:
+            raise ValueError(
+                f"Task {self.name!r}: `meta['image_size']` (height, width of "
+                "the input image) is needed to decode locations; pass the "
+                "`meta` returned by `encode_inputs`."
+            )
+        return size
+
+    def _parse_regions(self, raw, image_size, per_region=4):
+        """Boxes (or points) from the output; errors go to `parsed.errors`."""
+        ids = raw["parse_ids"]
+        if per_region == 4:
+            return self.vocab.ids_to_boxes(
+                ids, image_size, detokenize=raw["parse_detokenize"]
+            )
+        return self.vocab.ids_to_points(
+            ids, image_size, detokenize=raw["parse_detokenize"]
+        )
+
+    def _need_text(self, raw, result):
+        if result["text"] is None:
+            self.detokenize([])  # raises the "needs a tokenizer" error
+        return result["text"]
+
+
+def match_option(text, options):
+    """Index of `text` among `options` (exact, then case/space-insensitive)."""
+    if options is None or text is None:
+        return None
+    if text in options:
+        return options.index(text)
+    norm = [" ".join(o.lower().split()) for o in options]
+    key = " ".join(text.lower().split())
+    return norm.index(key) if key in norm else None
+
+
+class TextTask(Task):
+    """A task whose output is free text (caption, answer, label, ...).
+
+    The text is stored under `"text"` and under `answer_key`. With
+    `answer_options` in `meta`, the result also has `"option_index"` (or
+    `None` plus an error when the text is not one of the options).
+    """
+
+    answer_key = "text"
+
+    def _decode(self, raw, result, meta):
+        text = self._need_text(raw, result)
+        if not text:
+            result["errors"].append("empty output")
+        result[self.answer_key] = text
+        options = meta.get("answer_options")
+        if options is not None:
+            index = match_option(text, options)
+            result["option_index"] = index
+            if index is None:
+                result["errors"].append(
+                    f"output {text!r} is not one of the answer options"
+                )
+            else:
+                result[self.answer_key] = options[index]
+
+
+class BoxTask(Task):
+    """A task whose output is `[4 location tokens][label text]...`.
+
+    Result fields: `"boxes"` float64 `[n, 4]` `(x1, y1, x2, y2)` in input
+    pixels, `"labels"` (list of `n` strings; `None` when ids were given
+    without a tokenizer), `"label_ids"` (the ids after each box).
+    Malformed regions (odd location counts, text where a location belongs,
+    corners out of order) are skipped and described in `"errors"`.
+    """
+
+    def _decode(self, raw, result, meta):
+        size = self._need_image_size(meta)
+        parsed = self._parse_regions(raw, size, per_region=4)
+        result["boxes"] = parsed.boxes
+        result["labels"] = parsed.labels
+        result["label_ids"] = (
+            parsed.label_ids if raw["token_ids"] is not None else None
+        )
+        result["errors"].extend(parsed.errors)
+
+    def _boxes_text(self, boxes, image_size):
+        return " ".join(self.region_text(b, image_size) for b in boxes)
