@@ -1,0 +1,461 @@
+import os
+
+import keras
+import numpy as np
+from keras import ops
+from keras_hub.models import Seq2SeqLM
+
+from keras_uio.layers.attention_bias import MASKED
+from keras_uio.layers.attention_bias import padding_bias
+from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
+from keras_uio.models.unified_io.unified_io_preprocessor import (
+    UnifiedIOPreprocessor,
+)
+from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
+from keras_uio.models.vqgan.vqgan import VQGAN
+from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vqgan_presets
+
+EOS_ID = 1
+VQGAN_SUBDIR = "vqgan"
+_INPUT_NAMES = ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
+
+
+@keras.saving.register_keras_serializable(package="keras_uio")
+class UnifiedIO(Seq2SeqLM):
+    """Unified-IO: every task through one encoder-decoder and one `generate`.
+
+    Holds a `UnifiedIOBackbone`, the `VQGAN` that turns image codes into
+    pixels, and optionally a `UnifiedIOPreprocessor`. Calling the model
+    runs the teacher-forced training forward of the backbone.
+
+    `generate()` decodes with a self-attention KV cache and a cross-attention
+    cache computed once, compiled with XLA on JAX and reused for calls of
+    the same shapes and settings. Text stops when every row has written EOS
+    (`stop_at_eos=False` decodes the full length, as the original does);
+    with `image=True` the decoder then writes `max_decoder_image_length`
+    image codes (image start token, segment 1, logits restricted to image
+    ids), which the VQ-GAN decodes to pixels.
+
+    Args:
+        backbone: a `UnifiedIOBackbone`.
+        vqgan: a `VQGAN` (needed for image outputs and image options).
+        preprocessor: a `UnifiedIOPreprocessor` or `None`.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras_uio
+    model = keras_uio.UnifiedIO.from_preset("uio_tiny", load_weights=False)
+    out = model.generate(
+        {
+            "text_encoder_inputs": np.array([[5, 6, 1]]),
+            "image_encoder_inputs": np.zeros((1, 384, 384, 3), "float32"),
+            "image_input_masks": np.ones((1, 576), "int32"),
+        },
+        max_text_length=4,
+    )
+    out["text_tokens"].shape  # (1, 4)
+    ```
+    """
+
+    backbone_cls = UnifiedIOBackbone
+    preprocessor_cls = UnifiedIOPreprocessor
+
+    def __init__(self, backbone, vqgan=None, preprocessor=None, **kwargs):
+        # === Layers ===
+        self.backbone = backbone
+        self.vqgan = vqgan
+        self.preprocessor = preprocessor
+
+        # === Functional model ===
+        inputs = backbone.input
+        outputs = backbone(inputs)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self._generate_functions = {}
+
+    # --- loading -------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Loads a converted preset folder, or a built-in architecture.
+
+        A folder written by `keras-uio convert` holds the backbone, the
+        VQ-GAN in `vqgan/` and, when converted with `--vocabulary`, the
+        tokenizer. Built-in names (`uio_tiny`, `uio_small`, ...) need
+        `load_weights=False` (random weights).
+        """
+        backbone = UnifiedIOBackbone.from_preset(preset, load_weights=load_weights)
+        if preset in backbone_presets:
+            vq_name = backbone_presets[preset]["metadata"]["vqgan"]
+            vqgan = VQGAN(**vqgan_presets[vq_name]["config"])
+            preprocessor = None
+        else:
+            vq_dir = os.path.join(preset, VQGAN_SUBDIR)
+            vqgan = None
+            if os.path.isdir(vq_dir):
+                vqgan = VQGAN.from_preset(vq_dir, load_weights=load_weights)
+            preprocessor = None
+            if os.path.exists(os.path.join(preset, "tokenizer.json")):
+                preprocessor = UnifiedIOPreprocessor.from_preset(preset)
+        return cls(backbone=backbone, vqgan=vqgan, preprocessor=preprocessor, **kwargs)
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """Writes the backbone, `vqgan/` and the preprocessor (if any)."""
+        self.backbone.save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        if self.vqgan is not None:
+            self.vqgan.save_to_preset(os.path.join(preset_dir, VQGAN_SUBDIR))
+        if self.preprocessor is not None:
+            self.preprocessor.save_to_preset(preset_dir)
+
+    def get_config(self):
+        config = super().get_config()
+        config["vqgan"] = (
+            None if self.vqgan is None else keras.layers.serialize(self.vqgan)
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("vqgan") is not None:
+            config["vqgan"] = keras.layers.deserialize(config["vqgan"])
+        return super().from_config(config)
+
+    # --- input checks --------------------------------------------------------
+    def _check_inputs(self, inputs):
+        if not isinstance(inputs, dict):
+            raise ValueError(
+                "`inputs` must be a dict with keys "
+                f"{list(_INPUT_NAMES)} (preprocessed); received "
+                f"{type(inputs).__name__}."
+            )
+        missing = [k for k in _INPUT_NAMES if k not in inputs]
+        if missing:
+            raise ValueError(
+                f"`inputs` lacks {missing}; expected keys {list(_INPUT_NAMES)}."
+            )
+        b = self.backbone
+        text = np.asarray(inputs["text_encoder_inputs"])
+        images = np.asarray(inputs["image_encoder_inputs"])
+        masks = np.asarray(inputs["image_input_masks"])
+        size, patches = b.image_size, (b.image_size // b.patch_size) ** 2
+        if text.ndim != 2 or not np.issubdtype(text.dtype, np.integer):
+            raise ValueError(
+                "`text_encoder_inputs` must be an int array [batch, length]; "
+                f"received {text.dtype} of shape {text.shape}."
+            )
+        if images.shape != (len(text), size, size, 3):
+            raise ValueError(
+                f"`image_encoder_inputs` must have shape ({len(text)}, {size}, "
+                f"{size}, 3); received {images.shape}."
+            )
+        if masks.shape != (len(text), patches):
+            raise ValueError(
+                f"`image_input_masks` must have shape ({len(text)}, {patches}); "
+                f"received {masks.shape}."
+            )
+        vocab = b.vocabulary_size + b.image_vocabulary_size
+        if text.size and (text.min() < 0 or text.max() >= vocab):
+            raise ValueError(
+                f"`text_encoder_inputs` ids must be in [0, {vocab}); received "
+                f"[{text.min()}, {text.max()}]."
+            )
+        return text.astype("int32"), images.astype("float32"), masks.astype("int32")
+
+    # --- generation ----------------------------------------------------------
+    def _decode_state(self, encoded, encoder_mask, text_length, image_length):
+        """Everything the decode loop needs that does not change per step."""
+        b = self.backbone
+        positions = b.decoder_embedding.positions(text_length, image_length)
+        position_bias = b.decoder_attention_bias.position_bias(
+            positions, text_length, image_length
+        )
+        cross_caches = [
+            layer.cross_attention.project_key_value(encoded)
+            for layer in b.decoder_layers
+        ]
+        query_mask = ops.ones((ops.shape(encoded)[0], 1), "int32")
+        cross_bias = padding_bias(query_mask, encoder_mask)
+        return positions, position_bias, cross_caches, cross_bias
+
+    def _decode_step(self, t, tokens, caches, key_mask, static, text_length):
+        """One cached decoder step; returns float32 logits `[B, V]`."""
+        b = self.backbone
+        positions, position_bias, cross_caches, cross_bias = static
+        is_image = ops.greater_equal(t, text_length)
+        hidden_dim = b.hidden_dim
+        x = b.token_embedding(tokens)
+        position = ops.slice(positions, (0, t, 0), (1, 1, hidden_dim))
+        segment = ops.reshape(ops.cast(is_image, "int32"), (1,))
+        x = b.decoder_embedding.embed(x, position, segment)
+        length = ops.shape(key_mask)[1]
+        row = ops.slice(position_bias, (0, 0, t, 0), (1, b.num_heads, 1, length))
+        causal = ops.cast(ops.arange(length) <= t, "float32")
+        allowed = key_mask[:, None, None, :] * causal
+        bias = row + (1.0 - allowed) * MASKED
+        new_caches = []
+        for layer, cache, cross_cache in zip(b.decoder_layers, caches, cross_caches):
+            x, cache = layer(
+                x,
+                None,
+                bias,
+                cross_bias,
+                self_cache=cache,
+                cross_cache=cross_cache,
+                cache_update_index=t,
+            )
+            new_caches.append(cache)
+        logits = b.token_embedding(b.decoder_norm(x), reverse=True)[:, 0]
+        logits = ops.cast(logits, "float32") / float(hidden_dim) ** 0.5
+        ids = ops.arange(ops.shape(logits)[-1])
+        forbidden = ops.where(
+            is_image, ids < b.vocabulary_size, ids >= b.vocabulary_size
+        )
+        return ops.where(forbidden[None], MASKED, logits), new_caches
+
+    def _generate_core(
+        self, text_ids, images, image_masks, seed, sampler, text_length,
+        image_length, stop_at_eos,
+    ):
+        b = self.backbone
+        encoded, encoder_mask = b.encode(text_ids, images, image_masks)
+        batch = ops.shape(text_ids)[0]
+        total = text_length + image_length
+        static = self._decode_state(encoded, encoder_mask, text_length, image_length)
+        caches = [
+            ops.zeros(
+                (batch, 2, total, b.num_heads, b.head_dim), dtype=encoded.dtype
+            )
+            for _ in b.decoder_layers
+        ]
+        state = (
+            ops.convert_to_tensor(0, "int32"),
+            ops.zeros((batch, 1), "int32"),  # the token fed at step t
+            caches,
+            ops.zeros((batch, total), "float32"),  # valid keys
+            ops.zeros((batch,), "bool"),  # an EOS has been fed
+            ops.zeros((batch,), "bool"),  # an EOS has been written
+            ops.zeros((batch, total), "int32"),  # written tokens
+            ops.zeros((batch,), "float32"),  # summed log-probs
+            seed,
+        )
+
+        def cond(t, *_):
+            return t < total
+
+        def body(t, tokens, caches, key_mask, fed_eos, ended, sequence, scores, seed):
+            is_text = t < text_length
+            fed_eos = ops.logical_or(fed_eos, tokens[:, 0] == EOS_ID)
+            valid = ops.logical_or(ops.logical_not(is_text), ops.logical_not(fed_eos))
+            key_mask = ops.slice_update(
+                key_mask, (0, t), ops.cast(valid, "float32")[:, None]
+            )
+            logits, caches = self._decode_step(
+                t, tokens, caches, key_mask, static, text_length
+            )
+            next_tokens, log_probs, seed = sampler.select(logits, is_text, seed)
+            live = ops.logical_or(ops.logical_not(is_text), ops.logical_not(ended))
+            if stop_at_eos:
+                next_tokens = ops.where(live, next_tokens, 0)
+                log_probs = ops.where(live, log_probs, 0.0)
+                ended = ops.logical_or(
+                    ended, ops.logical_and(is_text, next_tokens == EOS_ID)
+                )
+            sequence = ops.slice_update(sequence, (0, t), next_tokens[:, None])
+            scores = scores + log_probs
+            t_next = t + 1
+            if stop_at_eos and image_length:
+                skip = ops.logical_and(t_next < text_length, ops.all(ended))
+                t_next = ops.where(skip, text_length, t_next)
+            elif stop_at_eos:
+                t_next = ops.where(ops.all(ended), total, t_next)
+            start = ops.full_like(next_tokens, b.image_start_id)
+            fed = ops.where(t_next == text_length, start, next_tokens)
+            return (
+                ops.cast(t_next, "int32"), fed[:, None], caches, key_mask,
+                fed_eos, ended, sequence, scores, seed,
+            )
+
+        state = ops.while_loop(cond, body, state, maximum_iterations=total)
+        sequence, scores = state[6], state[7]
+        outputs = {"text_tokens": sequence[:, :text_length], "scores": scores}
+        if image_length:
+            codes = sequence[:, text_length:] - b.vocabulary_size
+            outputs["image_tokens"] = codes
+            decoded = self.vqgan.decode(codes)
+            outputs["image"] = ops.clip((ops.cast(decoded, "float32") + 1) / 2, 0, 1)
+        return outputs
+
+    def _compiled(self, key, sampler):
+        """The generate function for one set of static settings (cached)."""
+        if key in self._generate_functions:
+            return self._generate_functions[key]
+        _, text_length, image_length, stop_at_eos = key[:4]
+
+        def run(text_ids, images, image_masks, seed):
+            return self._generate_core(
+                text_ids, images, image_masks, seed, sampler, text_length,
+                image_length, stop_at_eos,
+            )
+
+        if keras.config.backend() == "jax":
+            import jax
+
+            variables = self.variables
+
+            @jax.jit
+            def compiled(values, text_ids, images, image_masks, seed):
+                with keras.StatelessScope(state_mapping=zip(variables, values)):
+                    return run(text_ids, images, image_masks, seed)
+
+            def function(*args):
+                values = [v.value for v in variables]
+                return compiled(values, *args)
+        else:
+            function = run
+        self._generate_functions[key] = function
+        return function
+
+    def generate(
+        self,
+        inputs,
+        max_text_length=32,
+        image=False,
+        sampler="greedy",
+        stop_at_eos=True,
+        allowed_ids=None,
+        seed=None,
+        **sampler_kwargs,
+    ):
+        """Generates text (and optionally an image) for preprocessed inputs.
+
+        Args:
+            inputs: dict with the original's encoder inputs:
+                `text_encoder_inputs [B, Lt]`, `image_encoder_inputs [B, S,
+                S, 3]`, `image_input_masks [B, P]`.
+            max_text_length: int. Text positions to decode (at most the
+                backbone's `max_decoder_text_length`).
+            image: bool. Also decode `max_decoder_image_length` image codes
+                after the text, and the image from them.
+            sampler: `"greedy"`, `"top_k"`, `"top_p"` or `"random"`
+                (temperature sampling), or a `UnifiedIOSampler`.
+            stop_at_eos: bool. Stop text at EOS (later text is 0 and scores
+                stop); `False` reproduces the original's full-length text.
+            allowed_ids: optional ids the text may use (e.g. only location
+                ids, or the tokens of a closed answer set).
+            seed: int for the random samplers.
+            **sampler_kwargs: `k`, `p`, `temperature`.
+
+        Returns:
+            dict of NumPy arrays: `text_tokens [B, max_text_length]`,
+            `scores [B]` (summed log-probabilities of the written tokens),
+            and with `image=True` `image_tokens [B, 256]` (codes without the
+            vocabulary offset) and `image [B, R, R, 3]` in [0, 1].
+        """
+        text_ids, images, masks = self._check_inputs(inputs)
+        b = self.backbone
+        if not 1 <= max_text_length <= b.max_decoder_text_length:
+            raise ValueError(
+                f"`max_text_length` must be in [1, {b.max_decoder_text_length}]; "
+                f"received {max_text_length}."
+            )
+        if image and self.vqgan is None:
+            raise ValueError(
+                "`image=True` needs a VQ-GAN: build `UnifiedIO(backbone, vqgan)`."
+            )
+        if not isinstance(sampler, UnifiedIOSampler):
+            sampler = UnifiedIOSampler(
+                sampler,
+                vocabulary_size=b.vocabulary_size,
+                total_size=b.vocabulary_size + b.image_vocabulary_size,
+                allowed_ids=allowed_ids,
+                **sampler_kwargs,
+            )
+        elif allowed_ids is not None or sampler_kwargs:
+            raise ValueError(
+                "Pass `allowed_ids` and sampler settings to the "
+                "`UnifiedIOSampler` itself, not to `generate`."
+            )
+        image_length = b.max_decoder_image_length if image else 0
+        key = (
+            sampler.cache_key(), max_text_length, image_length, bool(stop_at_eos),
+        )
+        function = self._compiled(key, sampler)
+        seed = keras.random.SeedGenerator(0 if seed is None else seed).state.value
+        outputs = function(text_ids, images, masks, seed)
+        return {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
+
+    # --- scoring -------------------------------------------------------------
+    def score(self, inputs, options, option_masks=None):
+        """Log-probabilities of answer options, text or image.
+
+        Args:
+            inputs: preprocessed encoder inputs as for `generate`.
+            options: text options, int ids `[B, N, L]` (0-padded, without
+                EOS: it is appended), or image options as VQ-GAN codes
+                `[B, N, 256]` (int, without the vocabulary offset) or images
+                `[B, N, R, R, 3]` in [-1, 1] (encoded by the VQ-GAN).
+            option_masks: optional `[B, N, 256]` masks for image options.
+
+        Returns:
+            dict: `sum [B, N]` and `mean [B, N]` log-probabilities of each
+            option's tokens, `best [B]` (argmax of `sum`).
+        """
+        text_ids, images, masks = self._check_inputs(inputs)
+        options = np.asarray(options)
+        b = self.backbone
+        if options.ndim not in (3, 5) or options.shape[0] != len(text_ids):
+            raise ValueError(
+                "`options` must be [batch, options, length] text ids, "
+                "[batch, options, 256] image codes or [batch, options, R, R, 3] "
+                f"images with batch {len(text_ids)}; received {options.shape}."
+            )
+        batch, count = options.shape[:2]
+        encoded, encoder_mask = b.encode(text_ids, images, masks)
+        encoded = ops.repeat(encoded, count, axis=0)
+        encoder_mask = ops.repeat(encoder_mask, count, axis=0)
+        flat = options.reshape((batch * count,) + options.shape[2:])
+        is_image = options.ndim == 5 or (
+            np.issubdtype(options.dtype, np.integer)
+            and options.shape[-1] == b.max_decoder_image_length
+            and options.max() < b.image_vocabulary_size
+            and option_masks is not None
+        )
+        if options.ndim == 5:
+            flat = np.asarray(self.vqgan.encode(flat))
+        if is_image:
+            targets = flat.astype("int32") + b.vocabulary_size
+            weights = (
+                np.ones(targets.shape, "float32")
+                if option_masks is None
+                else np.asarray(option_masks, "float32").reshape(targets.shape)
+            )
+            image_inputs = np.concatenate(
+                [np.full((len(flat), 1), b.image_start_id), targets[:, :-1]], 1
+            )
+            text_inputs = np.zeros((len(flat), 1), "int32")
+            _, logits = b.decode(
+                encoded, encoder_mask, text_inputs, np.ones_like(text_inputs),
+                image_inputs.astype("int32"),
+            )
+        else:
+            flat = flat.astype("int32")
+            lengths = (flat > 0).sum(-1)
+            targets = np.pad(flat, [(0, 0), (0, 1)])
+            targets[np.arange(len(flat)), lengths] = EOS_ID
+            weights = (np.arange(targets.shape[1])[None] <= lengths[:, None]).astype(
+                "float32"
+            )
+            text_inputs = np.pad(targets[:, :-1], [(0, 0), (1, 0)])
+            logits, _ = b.decode(
+                encoded, encoder_mask, text_inputs.astype("int32"),
+                weights.astype("int32"),
+                np.full((len(flat), 1), b.image_start_id, "int32"),
+            )
+        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        picked = ops.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
+        picked = np.asarray(ops.convert_to_numpy(picked)) * weights
+        total = picked.sum(-1).reshape(batch, count)
+        mean = total / weights.sum(-1).reshape(batch, count)
+        return {"sum": total, "mean": mean, "best": total.argmax(-1)}

@@ -1,0 +1,112 @@
+import keras
+import numpy as np
+from keras import ops
+
+from keras_uio.layers.attention_bias import MASKED
+
+STRATEGIES = ("greedy", "top_k", "top_p", "random")
+
+
+class UnifiedIOSampler:
+    """Picks the next token inside `UnifiedIO.generate`'s compiled loop.
+
+    keras_hub's samplers own the decoding loop; Unified-IO's loop switches
+    from text to image mid-sequence, so token selection is a plain function
+    of the step's logits instead.
+
+    Args:
+        strategy: `"greedy"` (argmax), `"random"` (temperature sampling),
+            `"top_k"` or `"top_p"` (nucleus) sampling.
+        vocabulary_size: int. Text + location ids (image ids follow).
+        total_size: int. All ids.
+        allowed_ids: optional iterable of ids that text positions may use
+            (image positions always use image ids). EOS (1) is added.
+        k: int, for `"top_k"`.
+        p: float, for `"top_p"` (0.9 in the original).
+        temperature: float, divides the logits before sampling.
+
+    Scores are log-probabilities under the (modality- and allowed-id-)
+    masked logits, before temperature and top-k/top-p filtering.
+
+    Example:
+
+    ```python
+    import numpy as np
+    sampler = UnifiedIOSampler("greedy", vocabulary_size=4, total_size=6,
+                               allowed_ids=[2])
+    logits = np.array([[0.0, 1.0, 2.0, 5.0, -9.0, -9.0]], "float32")
+    tokens, log_probs, _ = sampler.select(logits, True, None)
+    int(tokens[0])  # 2: id 3 is not allowed
+    ```
+    """
+
+    def __init__(
+        self,
+        strategy="greedy",
+        vocabulary_size=33152,
+        total_size=49536,
+        allowed_ids=None,
+        k=5,
+        p=0.9,
+        temperature=1.0,
+    ):
+        if strategy not in STRATEGIES:
+            raise ValueError(
+                f"`sampler` must be one of {STRATEGIES}; received {strategy!r}."
+            )
+        if temperature <= 0:
+            raise ValueError(f"`temperature` must be > 0; received {temperature}.")
+        if not 0 < p <= 1:
+            raise ValueError(f"`p` must be in (0, 1]; received {p}.")
+        if k < 1:
+            raise ValueError(f"`k` must be >= 1; received {k}.")
+        self.strategy = strategy
+        self.vocabulary_size = vocabulary_size
+        self.total_size = total_size
+        self.k, self.p, self.temperature = int(k), float(p), float(temperature)
+        self.allowed = None
+        if allowed_ids is not None:
+            ids = np.asarray(list(allowed_ids) + [1], "int64")
+            if ids.min() < 0 or ids.max() >= vocabulary_size:
+                raise ValueError(
+                    f"`allowed_ids` must be text/location ids in [0, "
+                    f"{vocabulary_size}); received [{ids.min()}, {ids.max()}]."
+                )
+            self.allowed = np.zeros(total_size, bool)
+            self.allowed[ids] = True
+
+    def cache_key(self):
+        allowed = None if self.allowed is None else self.allowed.tobytes()
+        return (self.strategy, self.k, self.p, self.temperature, allowed)
+
+    def _filter(self, logits):
+        logits = logits / self.temperature
+        if self.strategy == "top_k":
+            kth = ops.top_k(logits, self.k)[0][:, -1:]
+            logits = ops.where(logits < kth, MASKED, logits)
+        elif self.strategy == "top_p":
+            ordered = ops.flip(ops.sort(logits, axis=-1), axis=-1)
+            cumulative = ops.cumsum(ops.softmax(ordered, axis=-1), axis=-1)
+            cutoff = ops.sum(ops.cast(cumulative < self.p, "int32"), axis=-1)
+            cutoff = ops.minimum(cutoff, ops.shape(logits)[-1] - 1)
+            threshold = ops.take_along_axis(ordered, cutoff[:, None], axis=-1)
+            logits = ops.where(logits < threshold, MASKED, logits)
+        return logits
+
+    def select(self, logits, is_text, seed):
+        """Returns `(tokens [B] int32, log_probs [B], next_seed)`."""
+        logits = ops.cast(logits, "float32")
+        if self.allowed is not None:
+            blocked = ops.logical_and(is_text, ops.logical_not(self.allowed))
+            logits = ops.where(blocked[None], MASKED, logits)
+        log_probs = ops.log_softmax(logits, axis=-1)
+        if self.strategy == "greedy":
+            tokens = ops.argmax(logits, axis=-1)
+        else:
+            tokens = keras.random.categorical(
+                self._filter(logits), 1, seed=seed
+            )[:, 0]
+            seed = seed + ops.convert_to_tensor([0, 1], dtype=seed.dtype)
+        tokens = ops.cast(tokens, "int32")
+        picked = ops.take_along_axis(log_probs, tokens[:, None], axis=-1)[:, 0]
+        return tokens, picked, seed

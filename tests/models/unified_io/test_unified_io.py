@@ -1,0 +1,155 @@
+"""UnifiedIO.generate / score against the original and against the backbone."""
+
+import numpy as np
+import pytest
+from conftest import backbone_inputs
+
+from keras_uio.models.unified_io.unified_io import UnifiedIO
+from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
+
+
+@pytest.fixture(scope="module")
+def model(converted_tiny):
+    backbone, vqgan = converted_tiny
+    return UnifiedIO(backbone, vqgan)
+
+
+def _encoder_inputs(io):
+    return {
+        k: io["in/" + k]
+        for k in ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
+    }
+
+
+def test_greedy_generation_reproduces_the_original(model, reference_io):
+    io = reference_io
+    out = model.generate(
+        _encoder_inputs(io), max_text_length=8, image=True, stop_at_eos=False
+    )
+    np.testing.assert_array_equal(out["text_tokens"], io["out/gen_text_tokens"])
+    np.testing.assert_array_equal(out["image_tokens"], io["out/gen_image_tokens"])
+    np.testing.assert_allclose(out["scores"], io["out/gen_scores"], atol=1e-3)
+    assert np.abs(out["image"] - io["out/gen_image"]).max() <= 1e-3
+
+
+def test_cached_generation_equals_teacher_forced_argmax(model, reference_io):
+    io = reference_io
+    inputs = _encoder_inputs(io)
+    out = model.generate(inputs, max_text_length=6, image=True, stop_at_eos=False)
+    text, codes = out["text_tokens"], out["image_tokens"]
+    b = model.backbone
+    start = np.full((2, 1), b.image_start_id)
+    forced = b(
+        {
+            **inputs,
+            "text_decoder_inputs": np.pad(text[:, :-1], [(0, 0), (1, 0)]),
+            "text_decoder_masks": np.ones_like(text),
+            "image_decoder_inputs": np.concatenate(
+                [start, codes[:, :-1] + b.vocabulary_size], 1
+            ),
+        }
+    )
+    # valid while no EOS was fed: the original masks keys after an EOS
+    np.testing.assert_array_equal(np.asarray(forced["text_logits"]).argmax(-1), text)
+    if not (text == 1).any():
+        image_argmax = np.asarray(forced["image_logits"]).argmax(-1)
+        np.testing.assert_array_equal(image_argmax - b.vocabulary_size, codes)
+
+
+def test_stop_at_eos_pads_after_eos(model, reference_io):
+    io = reference_io
+    eos_everywhere = UnifiedIOSampler(
+        "greedy",
+        vocabulary_size=model.backbone.vocabulary_size,
+        total_size=1408,
+        allowed_ids=[],  # only EOS is left
+    )
+    out = model.generate(_encoder_inputs(io), max_text_length=5, sampler=eos_everywhere)
+    np.testing.assert_array_equal(out["text_tokens"], [[1, 0, 0, 0, 0]] * 2)
+    full = model.generate(
+        _encoder_inputs(io), max_text_length=5, sampler=eos_everywhere,
+        stop_at_eos=False,
+    )
+    np.testing.assert_array_equal(full["text_tokens"], np.ones((2, 5)))
+
+
+def test_constrained_decoding_never_emits_forbidden_ids(model, reference_io):
+    allowed = [7, 300, 512, 1100]
+    out = model.generate(
+        _encoder_inputs(reference_io), max_text_length=8, sampler="random",
+        allowed_ids=allowed, seed=3, stop_at_eos=False,
+    )
+    assert np.isin(out["text_tokens"], allowed + [1]).all()
+
+
+@pytest.mark.parametrize("sampler, kwargs", [("top_k", {"k": 3}), ("top_p", {"p": 0.5}), ("random", {"temperature": 0.7})])
+def test_random_samplers_are_seeded_and_valid(model, reference_io, sampler, kwargs):
+    inputs = _encoder_inputs(reference_io)
+    a = model.generate(inputs, max_text_length=6, sampler=sampler, seed=1, stop_at_eos=False, **kwargs)
+    b = model.generate(inputs, max_text_length=6, sampler=sampler, seed=1, stop_at_eos=False, **kwargs)
+    np.testing.assert_array_equal(a["text_tokens"], b["text_tokens"])
+    tokens = a["text_tokens"]
+    assert tokens.min() >= 0 and tokens.max() < model.backbone.vocabulary_size
+    assert (a["scores"] < 0).all()
+
+
+def test_text_option_scores_equal_summed_token_log_probs(model, reference_io):
+    io = reference_io
+    inputs = _encoder_inputs(io)
+    options = np.array([[[5, 9, 0], [300, 0, 0]], [[17, 4, 8], [2, 2, 0]]])
+    scores = model.score(inputs, options)
+    b = model.backbone
+    for row in range(2):
+        for n in range(2):
+            option = options[row, n][options[row, n] > 0]
+            targets = np.concatenate([option, [1]])
+            forced = b(
+                {
+                    **{k: v[row : row + 1] for k, v in inputs.items()},
+                    "text_decoder_inputs": np.concatenate([[0], targets[:-1]])[None],
+                    "text_decoder_masks": np.ones((1, len(targets)), "int32"),
+                    "image_decoder_inputs": np.full((1, 1), b.image_start_id),
+                }
+            )
+            logits = np.asarray(forced["text_logits"], "float64")[0]
+            log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
+            expected = log_probs[np.arange(len(targets)), targets].sum()
+            np.testing.assert_allclose(scores["sum"][row, n], expected, rtol=1e-4)
+            np.testing.assert_allclose(scores["mean"][row, n], expected / len(targets), rtol=1e-4)
+    np.testing.assert_array_equal(scores["best"], scores["sum"].argmax(-1))
+
+
+def test_image_option_scores(model, reference_io):
+    io = reference_io
+    images = io["in/image_decoder_targets"][:, None]  # [2, 1, 256, 256, 3]
+    options = np.concatenate([images, images[::-1]], axis=1)
+    scores = model.score(_encoder_inputs(io), options)
+    assert scores["sum"].shape == (2, 2) and np.isfinite(scores["sum"]).all()
+    codes = np.stack([io["out/vae_codes"], io["out/vae_codes"][::-1]], 1)
+    by_codes = model.score(_encoder_inputs(io), codes, option_masks=np.ones(codes.shape))
+    np.testing.assert_allclose(by_codes["sum"], scores["sum"], rtol=1e-5)
+
+
+def test_bad_generate_inputs(model, reference_io):
+    inputs = _encoder_inputs(reference_io)
+    with pytest.raises(ValueError, match="lacks \\['image_input_masks'\\]"):
+        model.generate({k: v for k, v in inputs.items() if k != "image_input_masks"})
+    with pytest.raises(ValueError, match="image_encoder_inputs` must have shape"):
+        model.generate({**inputs, "image_encoder_inputs": np.zeros((2, 256, 256, 3))})
+    with pytest.raises(ValueError, match="max_text_length` must be in"):
+        model.generate(inputs, max_text_length=0)
+    with pytest.raises(ValueError, match="`sampler` must be one of"):
+        model.generate(inputs, sampler="beam_of_light")
+    with pytest.raises(ValueError, match="allowed_ids"):
+        model.generate(inputs, allowed_ids=[5000])
+
+
+def test_save_and_load_preset(model, reference_io, tmp_path):
+    model.save_to_preset(tmp_path)
+    loaded = UnifiedIO.from_preset(str(tmp_path))
+    io = reference_io
+    a = model.generate(_encoder_inputs(io), max_text_length=4)
+    b = loaded.generate(_encoder_inputs(io), max_text_length=4)
+    np.testing.assert_array_equal(a["text_tokens"], b["text_tokens"])
+    outputs = loaded(backbone_inputs(io))
+    assert set(outputs) == {"text_logits", "image_logits"}
