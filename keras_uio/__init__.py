@@ -11,6 +11,7 @@ if os.path.basename(sys.argv[0] if sys.argv else "") == "keras-uio":
 
 from keras_uio.convert.convert_checkpoint import convert_checkpoint  # noqa: E402
 from keras_uio.convert.convert_checkpoint import load_checkpoint  # noqa: E402
+from keras_uio.models.unified_io.unified_io import UnifiedIO  # noqa: E402
 from keras_uio.models.unified_io.unified_io_backbone import (  # noqa: E402
     UnifiedIOBackbone,
 )
@@ -26,5 +27,6 @@ from keras_uio.models.unified_io.unified_io_tokenizer import (  # noqa: E402
 from keras_uio.models.vqgan.vqgan import VQGAN  # noqa: E402
 from keras_uio.vocab import Vocabulary  # noqa: E402
 from keras_uio import preprocessing  # noqa: E402
+from keras_uio import tasks  # noqa: E402
 
 __version__ = "0.1.0"

@@ -94,6 +94,68 @@ def _convert(args):
     return 0
 
 
+def _task_inputs(task, args):
+    """Maps command-line options onto a task's named inputs."""
+    import numpy as np
+    from PIL import Image
+
+    inputs = {"task": task.name}
+    texts = list(args.text or [])
+    for name in task.required + task.optional:
+        if name == "image":
+            if args.image is None:
+                if name in task.required:
+                    raise ValueError(f"Task '{task.name}' needs --image.")
+                continue
+            inputs["image"] = np.asarray(Image.open(args.image).convert("RGB"))
+        elif name in ("region", "subject_region", "object_region"):
+            if args.region:
+                inputs[name] = [float(v) for v in args.region.pop(0).split(",")]
+        elif name == "answer_options":
+            if args.options:
+                inputs[name] = [o.strip() for o in args.options.split(",")]
+        elif name == "context":
+            if args.context:
+                inputs[name] = args.context
+        elif texts and name not in ("masks", "labels", "image_size"):
+            inputs[name] = texts.pop(0)
+    return inputs
+
+
+def _predict(args):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from keras_uio.models.unified_io.unified_io import UnifiedIO
+    from keras_uio.tasks import get_task
+    from keras_uio.tasks.visualize import draw_result
+    from keras_uio.tasks.visualize import to_json
+
+    model = UnifiedIO.from_preset(args.preset)
+    if model.preprocessor is None:
+        raise ValueError(
+            f"Preset '{args.preset}' has no tokenizer: convert it with "
+            "`--vocabulary spiece.model`."
+        )
+    task = get_task(args.task)
+    example = _task_inputs(task, args)
+    (result,) = model.predict_tasks([example], seed=args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    json_path = os.path.join(args.out, f"{task.name}.json")
+    with open(json_path, "w") as f:
+        json.dump(to_json(result), f, indent=2)
+    print(f"{task.name}: {result.get('text', '')!r}")
+    print(f"wrote {json_path}")
+    if "image" in example or task.output_mode != "text":
+        picture = draw_result(example.get("image"), result)
+        png_path = os.path.join(args.out, f"{task.name}.png")
+        picture.save(png_path)
+        print(f"wrote {png_path}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-uio", description="Unified-IO for Keras 3."
@@ -117,6 +179,24 @@ def build_parser():
         help="dtype policy of the saved weights, e.g. bfloat16 (default float32)",
     )
     convert.set_defaults(run=_convert)
+    predict = commands.add_parser(
+        "predict", help="Run one task on one input and save the result."
+    )
+    predict.add_argument("--preset", required=True, help="preset folder")
+    predict.add_argument("--task", required=True, help="task name, e.g. vqa")
+    predict.add_argument("--image", default=None, help="input image file")
+    predict.add_argument(
+        "--text", action="append",
+        help="the task's text input (question, object name, ...); repeatable",
+    )
+    predict.add_argument(
+        "--region", action="append", help="a box x1,y1,x2,y2 in pixels; repeatable"
+    )
+    predict.add_argument("--options", default=None, help="answer options a,b,c")
+    predict.add_argument("--context", default=None, help="context for text_qa")
+    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--out", default="keras_uio_output", help="output folder")
+    predict.set_defaults(run=_predict)
     return parser
 
 

@@ -54,3 +54,59 @@ def backbone_inputs(io, image_decoder_inputs=None):
             else image_decoder_inputs
         ),
     }
+
+
+SENTENCES = [
+    "What does the image describe ?",
+    "what color is the shape ?",
+    "a blue triangle on a white background",
+    'Which region does the text " person " describe ?',
+    "What is the depth map of the image ?",
+    'Find the human joints in the region " " .',
+    "red green blue yellow circle square 1 2 3",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_proto():
+    """A small SentencePiece model with T5's special ids, trained on the fly."""
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(SENTENCES * 30),
+        model_writer=model,
+        vocab_size=90,
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
+    )
+    return model.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_proto):
+    """A random `UnifiedIO` (tiny sizes) whose vocabulary fits `tiny_proto`."""
+    import keras
+
+    from keras_uio import UnifiedIO, UnifiedIOBackbone, UnifiedIOPreprocessor
+    from keras_uio import UnifiedIOTokenizer, VQGAN
+    from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+    from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vq
+
+    keras.utils.set_random_seed(0)
+    tokenizer = UnifiedIOTokenizer(proto=tiny_proto, image_vocab_size=256)
+    config = {
+        **backbone_presets["uio_tiny"]["config"],
+        "vocabulary_size": tokenizer.vocab.text_vocab_size,
+    }
+    preprocessor = UnifiedIOPreprocessor(
+        tokenizer, encoder_sequence_length=48, decoder_sequence_length=16
+    )
+    return UnifiedIO(
+        UnifiedIOBackbone(**config),
+        VQGAN(**vq["vqgan_tiny"]["config"]),
+        preprocessor=preprocessor,
+    )

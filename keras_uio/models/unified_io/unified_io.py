@@ -15,6 +15,7 @@ from keras_uio.models.unified_io.unified_io_presets import backbone_presets
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vqgan_presets
+from keras_uio.tasks import get_task
 
 EOS_ID = 1
 VQGAN_SUBDIR = "vqgan"
@@ -287,6 +288,71 @@ class UnifiedIO(Seq2SeqLM):
             outputs["image"] = ops.clip((ops.cast(decoded, "float32") + 1) / 2, 0, 1)
         return outputs
 
+    def _beam_core(self, text_ids, images, image_masks, num_beams, text_length):
+        """Beam search over text (length penalty 0, as the original's alpha 0)."""
+        b = self.backbone
+        encoded, encoder_mask = b.encode(text_ids, images, image_masks)
+        batch = ops.shape(text_ids)[0]
+        flat = batch * num_beams
+        encoded = ops.repeat(encoded, num_beams, axis=0)
+        encoder_mask = ops.repeat(encoder_mask, num_beams, axis=0)
+        static = self._decode_state(encoded, encoder_mask, text_length, 0)
+        caches = [
+            ops.zeros((flat, 2, text_length, b.num_heads, b.head_dim), encoded.dtype)
+            for _ in b.decoder_layers
+        ]
+        vocab = b.vocabulary_size + b.image_vocabulary_size
+        # Only the first beam is live at the start, so beams never duplicate.
+        first = ops.convert_to_tensor([0.0] + [MASKED] * (num_beams - 1))
+        state = (
+            ops.convert_to_tensor(0, "int32"),
+            ops.zeros((flat, 1), "int32"),
+            caches,
+            ops.zeros((flat, text_length), "float32"),
+            ops.zeros((flat,), "bool"),
+            ops.zeros((flat,), "bool"),
+            ops.zeros((flat, text_length), "int32"),
+            ops.tile(first, (batch,)),
+        )
+
+        def cond(t, *_):
+            return t < text_length
+
+        def body(t, tokens, caches, key_mask, fed_eos, ended, sequence, scores):
+            fed_eos = ops.logical_or(fed_eos, tokens[:, 0] == EOS_ID)
+            key_mask = ops.slice_update(
+                key_mask, (0, t), ops.cast(ops.logical_not(fed_eos), "float32")[:, None]
+            )
+            logits, caches = self._decode_step(t, tokens, caches, key_mask, static, text_length)
+            log_probs = ops.log_softmax(logits, axis=-1)
+            # A finished beam extends only with padding, at no cost.
+            pad_only = ops.where(ops.arange(vocab) == 0, 0.0, MASKED)
+            log_probs = ops.where(ended[:, None], pad_only[None], log_probs)
+            total = ops.reshape(scores[:, None] + log_probs, (batch, num_beams * vocab))
+            scores, picked = ops.top_k(total, num_beams)
+            parent = picked // vocab + ops.arange(batch)[:, None] * num_beams
+            parent = ops.reshape(parent, (-1,))
+            next_tokens = ops.cast(ops.reshape(picked % vocab, (-1,)), "int32")
+            gather = lambda x: ops.take(x, parent, axis=0)  # noqa: E731
+            caches = [gather(c) for c in caches]
+            key_mask, fed_eos = gather(key_mask), gather(fed_eos)
+            ended = ops.logical_or(gather(ended), next_tokens == EOS_ID)
+            sequence = ops.slice_update(gather(sequence), (0, t), next_tokens[:, None])
+            return (
+                t + 1, next_tokens[:, None], caches, key_mask, fed_eos, ended,
+                sequence, ops.reshape(scores, (-1,)),
+            )
+
+        state = ops.while_loop(cond, body, state, maximum_iterations=text_length)
+        sequence = ops.reshape(state[6], (batch, num_beams, text_length))
+        scores = ops.reshape(state[7], (batch, num_beams))
+        return {
+            "text_tokens": sequence[:, 0],
+            "scores": scores[:, 0],
+            "beam_tokens": sequence,
+            "beam_scores": scores,
+        }
+
     def _compiled(self, key, sampler):
         """The generate function for one set of static settings (cached)."""
         if key in self._generate_functions:
@@ -294,6 +360,10 @@ class UnifiedIO(Seq2SeqLM):
         _, text_length, image_length, stop_at_eos = key[:4]
 
         def run(text_ids, images, image_masks, seed):
+            if sampler.strategy == "beam":
+                return self._beam_core(
+                    text_ids, images, image_masks, sampler.num_beams, text_length
+                )
             return self._generate_core(
                 text_ids, images, image_masks, seed, sampler, text_length,
                 image_length, stop_at_eos,
@@ -338,20 +408,24 @@ class UnifiedIO(Seq2SeqLM):
                 backbone's `max_decoder_text_length`).
             image: bool. Also decode `max_decoder_image_length` image codes
                 after the text, and the image from them.
-            sampler: `"greedy"`, `"top_k"`, `"top_p"` or `"random"`
-                (temperature sampling), or a `UnifiedIOSampler`.
+            sampler: `"greedy"`, `"beam"` (text only; `num_beams`),
+                `"top_k"`, `"top_p"` or `"random"` (temperature sampling), or
+                a `UnifiedIOSampler`.
             stop_at_eos: bool. Stop text at EOS (later text is 0 and scores
                 stop); `False` reproduces the original's full-length text.
             allowed_ids: optional ids the text may use (e.g. only location
                 ids, or the tokens of a closed answer set).
             seed: int for the random samplers.
-            **sampler_kwargs: `k`, `p`, `temperature`.
+            **sampler_kwargs: `k`, `p`, `temperature`, `num_beams`.
 
         Returns:
             dict of NumPy arrays: `text_tokens [B, max_text_length]`,
             `scores [B]` (summed log-probabilities of the written tokens),
             and with `image=True` `image_tokens [B, 256]` (codes without the
-            vocabulary offset) and `image [B, R, R, 3]` in [0, 1].
+            vocabulary offset) and `image [B, R, R, 3]` in [0, 1]. Beam
+            search returns the best beam and all beams (`beam_tokens [B,
+            K, L]`, `beam_scores [B, K]`, best first); it writes the full
+            length, with padding after a beam's EOS.
         """
         text_ids, images, masks = self._check_inputs(inputs)
         b = self.backbone
@@ -377,6 +451,13 @@ class UnifiedIO(Seq2SeqLM):
                 "Pass `allowed_ids` and sampler settings to the "
                 "`UnifiedIOSampler` itself, not to `generate`."
             )
+        if sampler.strategy == "beam" and image:
+            raise ValueError(
+                "Beam search decodes text only; use `image=False`, or a "
+                "sampling strategy for images."
+            )
+        if sampler.strategy == "beam" and allowed_ids is not None:
+            raise ValueError("`allowed_ids` is not supported with beam search.")
         image_length = b.max_decoder_image_length if image else 0
         key = (
             sampler.cache_key(), max_text_length, image_length, bool(stop_at_eos),
@@ -385,6 +466,101 @@ class UnifiedIO(Seq2SeqLM):
         seed = keras.random.SeedGenerator(0 if seed is None else seed).state.value
         outputs = function(text_ids, images, masks, seed)
         return {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
+
+    # --- tasks ---------------------------------------------------------------
+    def _prepare(self, example, index):
+        if not isinstance(example, dict) or "task" not in example:
+            raise ValueError(
+                f"`examples[{index}]` must be a dict with a 'task' key (see "
+                "`keras_uio.tasks.TASKS`); received "
+                f"{example if not isinstance(example, dict) else sorted(example)}."
+            )
+        tokenizer = self.preprocessor.tokenizer
+        task = get_task(example["task"], tokenizer=tokenizer, vocab=tokenizer.vocab)
+        fields = {k: v for k, v in example.items() if k != "task"}
+        if task.name == "keypoints" and "region" not in fields:
+            model_inputs, meta = task.encode_person_inputs(fields.get("image"))
+        else:
+            model_inputs, meta = task.encode_inputs(**fields)
+        encoded = self.preprocessor.generate_preprocess(model_inputs)
+        return task, meta, {k: np.asarray(encoded[k]) for k in _INPUT_NAMES}
+
+    def _run_group(self, items, image, generate_kwargs):
+        """One `generate` call for prepared `(task, meta, inputs)` items."""
+        batch = {k: np.stack([it[2][k] for it in items]) for k in _INPUT_NAMES}
+        length = 1 if image else max(it[0].max_text_length for it in items)
+        length = min(length, self.backbone.max_decoder_text_length)
+        return self.generate(batch, max_text_length=length, image=image, **generate_kwargs)
+
+    def predict_tasks(self, examples, **generate_kwargs):
+        """Runs a mixed batch of tasks; one compiled `generate` per output mode.
+
+        Args:
+            examples: list of dicts, each with `"task"` (a name from
+                `keras_uio.tasks.TASKS`) and that task's inputs, e.g.
+                `{"task": "vqa", "image": img, "question": "What color?"}`
+                or `{"task": "depth", "image": img}`. A `"keypoints"`
+                example without a `"region"` runs both stages: find the
+                people, then 17 joints per person box.
+            **generate_kwargs: passed to `generate` (sampler, seed, ...).
+
+        Returns:
+            list of result dicts in the input order (see each task's
+            `decode`): boxes `[x1, y1, x2, y2]`, keypoints `[17, 3]`, depth
+            maps, unit normals, binary masks, images, strings, with the raw
+            tokens and an `errors` list.
+        """
+        if self.preprocessor is None:
+            raise ValueError(
+                "`predict_tasks` needs a preprocessor (tokenizer): load a preset "
+                "converted with `--vocabulary spiece.model`, or pass "
+                "`UnifiedIO(backbone, vqgan, preprocessor=...)`."
+            )
+        prepared = [self._prepare(ex, i) for i, ex in enumerate(examples)]
+        results = [None] * len(prepared)
+        for image in (False, True):
+            index = [
+                i for i, (task, _, _) in enumerate(prepared)
+                if (task.output_mode != "text") == image
+            ]
+            if not index:
+                continue
+            out = self._run_group([prepared[i] for i in index], image, generate_kwargs)
+            for row, i in enumerate(index):
+                task, meta, _ = prepared[i]
+                if task.name == "keypoints" and "region" not in examples[i]:
+                    results[i] = self._keypoints_stage_two(
+                        task, examples[i], out["text_tokens"][row], meta,
+                        generate_kwargs,
+                    )
+                    continue
+                results[i] = task.decode(
+                    out["text_tokens"][row],
+                    out["image"][row] if image else None,
+                    meta,
+                    image_codes=out["image_tokens"][row] if image else None,
+                )
+        return results
+
+    def _keypoints_stage_two(self, task, example, person_tokens, meta, kwargs):
+        people = task.decode_people(person_tokens, meta)
+        items = [
+            self._prepare({**example, "region": box}, 0)
+            for box in np.asarray(people["boxes"]).reshape(-1, 4)
+        ]
+        persons = []
+        if items:
+            out = self._run_group(items, False, kwargs)
+            persons = [
+                task.decode(out["text_tokens"][row], None, items[row][1])
+                for row in range(len(items))
+            ]
+        return {
+            **people,
+            "task": "keypoints",
+            "people": persons,
+            "keypoints": task.stack_people(persons),
+        }
 
     # --- scoring -------------------------------------------------------------
     def score(self, inputs, options, option_masks=None):

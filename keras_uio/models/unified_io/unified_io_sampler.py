@@ -4,7 +4,7 @@ from keras import ops
 
 from keras_uio.layers.attention_bias import MASKED
 
-STRATEGIES = ("greedy", "top_k", "top_p", "random")
+STRATEGIES = ("greedy", "beam", "top_k", "top_p", "random")
 
 
 class UnifiedIOSampler:
@@ -24,6 +24,8 @@ class UnifiedIOSampler:
         k: int, for `"top_k"`.
         p: float, for `"top_p"` (0.9 in the original).
         temperature: float, divides the logits before sampling.
+        num_beams: int, for `"beam"` (the search itself runs in
+            `UnifiedIO.generate`).
 
     Scores are log-probabilities under the (modality- and allowed-id-)
     masked logits, before temperature and top-k/top-p filtering.
@@ -49,6 +51,7 @@ class UnifiedIOSampler:
         k=5,
         p=0.9,
         temperature=1.0,
+        num_beams=4,
     ):
         if strategy not in STRATEGIES:
             raise ValueError(
@@ -58,6 +61,9 @@ class UnifiedIOSampler:
             raise ValueError(f"`temperature` must be > 0; received {temperature}.")
         if not 0 < p <= 1:
             raise ValueError(f"`p` must be in (0, 1]; received {p}.")
+        if num_beams < 1:
+            raise ValueError(f"`num_beams` must be >= 1; received {num_beams}.")
+        self.num_beams = int(num_beams)
         if k < 1:
             raise ValueError(f"`k` must be >= 1; received {k}.")
         self.strategy = strategy
@@ -77,7 +83,9 @@ class UnifiedIOSampler:
 
     def cache_key(self):
         allowed = None if self.allowed is None else self.allowed.tobytes()
-        return (self.strategy, self.k, self.p, self.temperature, allowed)
+        return (
+            self.strategy, self.k, self.p, self.temperature, self.num_beams, allowed
+        )
 
     def _filter(self, logits):
         logits = logits / self.temperature

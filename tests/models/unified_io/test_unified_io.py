@@ -153,3 +153,23 @@ def test_save_and_load_preset(model, reference_io, tmp_path):
     np.testing.assert_array_equal(a["text_tokens"], b["text_tokens"])
     outputs = loaded(backbone_inputs(io))
     assert set(outputs) == {"text_logits", "image_logits"}
+
+
+def test_beam_search_with_one_beam_equals_greedy(model, reference_io):
+    inputs = _encoder_inputs(reference_io)
+    greedy = model.generate(inputs, max_text_length=6, stop_at_eos=False)
+    beam = model.generate(inputs, max_text_length=6, sampler="beam", num_beams=1)
+    np.testing.assert_array_equal(beam["text_tokens"], greedy["text_tokens"])
+    np.testing.assert_allclose(beam["scores"], greedy["scores"], rtol=1e-5)
+
+
+def test_beam_search_finds_at_least_the_greedy_score(model, reference_io):
+    inputs = _encoder_inputs(reference_io)
+    greedy = model.generate(inputs, max_text_length=4, stop_at_eos=False)
+    beam = model.generate(inputs, max_text_length=4, sampler="beam", num_beams=4)
+    assert beam["beam_tokens"].shape == (2, 4, 4)
+    assert (np.diff(beam["beam_scores"], axis=1) <= 1e-6).all()  # best first
+    has_eos = (greedy["text_tokens"] == 1).any(-1)
+    assert (beam["scores"][~has_eos] >= greedy["scores"][~has_eos] - 1e-4).all()
+    with pytest.raises(ValueError, match="text only"):
+        model.generate(inputs, sampler="beam", image=True)

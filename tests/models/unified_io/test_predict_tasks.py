@@ -1,0 +1,75 @@
+"""Mixed task batches through one model (random weights: structure only)."""
+
+import numpy as np
+import pytest
+
+RNG = np.random.default_rng(0)
+IMAGE = RNG.integers(0, 255, (60, 90, 3), dtype=np.uint8)
+PORTRAIT = RNG.integers(0, 255, (80, 50, 3), dtype=np.uint8)
+
+
+def test_mixed_batch_runs_one_generate_per_output_mode(tiny_model, monkeypatch):
+    calls = []
+    original = tiny_model.generate
+
+    def counting(inputs, **kwargs):
+        calls.append((len(inputs["text_encoder_inputs"]), kwargs["image"]))
+        return original(inputs, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "generate", counting)
+    results = tiny_model.predict_tasks(
+        [
+            {"task": "vqa", "image": IMAGE, "question": "What color is the shape ?"},
+            {"task": "depth", "image": PORTRAIT},
+            {"task": "localization", "image": IMAGE, "object_name": "triangle"},
+            {"task": "captioning", "image": PORTRAIT},
+        ]
+    )
+    assert sorted(calls) == [(1, True), (3, False)]
+    assert [r["task"] for r in results] == ["vqa", "depth", "localization", "captioning"]
+    assert isinstance(results[0]["text"], str) and isinstance(results[0]["errors"], list)
+    assert results[1]["depth"].shape == PORTRAIT.shape[:2]
+    assert results[2]["boxes"].ndim == 2 and results[2]["boxes"].shape[1] == 4
+
+
+def test_keypoints_without_region_runs_two_stages(tiny_model):
+    (result,) = tiny_model.predict_tasks([{"task": "keypoints", "image": IMAGE}])
+    assert result["task"] == "keypoints"
+    n = len(result["boxes"])
+    assert result["keypoints"].shape == (n, 17, 3) and len(result["people"]) == n
+
+
+def test_unknown_task_and_missing_inputs(tiny_model):
+    with pytest.raises(ValueError, match="captioning"):
+        tiny_model.predict_tasks([{"task": "teleport", "image": IMAGE}])
+    with pytest.raises(ValueError, match="region"):
+        tiny_model.predict_tasks([{"task": "region_captioning", "image": IMAGE}])
+    with pytest.raises(ValueError, match="'task' key"):
+        tiny_model.predict_tasks([{"image": IMAGE}])
+    with pytest.raises(ValueError):
+        tiny_model.predict_tasks([{"task": "vqa", "image": IMAGE[..., 0:2], "question": "q"}])
+
+
+def test_cli_predict_writes_json_and_png(tiny_model, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from keras_uio.cli import main
+
+    preset = tmp_path / "preset"
+    tiny_model.save_to_preset(str(preset))
+    image_path = tmp_path / "input.png"
+    Image.fromarray(IMAGE).save(image_path)
+    out = tmp_path / "out"
+    code = main([
+        "predict", "--preset", str(preset), "--task", "localization",
+        "--image", str(image_path), "--text", "triangle", "--out", str(out),
+    ])
+    assert code == 0, capsys.readouterr().err
+    result = json.load(open(out / "localization.json"))
+    assert result["task"] == "localization" and "boxes" in result
+    picture = Image.open(out / "localization.png")
+    assert picture.size == (IMAGE.shape[1], IMAGE.shape[0])
+    code = main(["predict", "--preset", str(preset), "--task", "vqa", "--out", str(out)])
+    assert code == 2 and "needs --image" in capsys.readouterr().err
