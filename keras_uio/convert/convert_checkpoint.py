@@ -113,20 +113,43 @@ def convert_checkpoint(
 
     Returns `(backbone, vqgan)`.
     """
-    if vocabulary is not None and not os.path.isfile(vocabulary):
-        raise FileNotFoundError(
-            f"No SentencePiece model at '{vocabulary}'. Pass the T5 "
-            "`spiece.model` (32000 pieces) or leave `vocabulary` out."
-        )
+    preprocessor = None
+    if vocabulary is not None:
+        preprocessor = _preprocessor(vocabulary, read_checkpoint_shapes(checkpoint))
     backbone, vqgan = load_checkpoint(checkpoint, dtype=dtype, progress=progress)
     os.makedirs(output_dir, exist_ok=True)
     backbone.save_to_preset(output_dir)
     vqgan.save_to_preset(os.path.join(output_dir, VQGAN_SUBDIR))
-    if vocabulary is not None:
-        from keras_uio.models.unified_io.unified_io_tokenizer import (
-            UnifiedIOTokenizer,
-        )
-
-        tokenizer = UnifiedIOTokenizer(proto=vocabulary)
-        tokenizer.save_to_preset(output_dir)
+    if preprocessor is not None:
+        preprocessor.save_to_preset(output_dir)
     return backbone, vqgan
+
+
+def _preprocessor(vocabulary, shapes):
+    """A preprocessor for `vocabulary`, checked against the checkpoint's ids."""
+    from keras_uio.models.unified_io.unified_io_preprocessor import (
+        UnifiedIOPreprocessor,
+    )
+    from keras_uio.models.unified_io.unified_io_tokenizer import (
+        UnifiedIOTokenizer,
+    )
+
+    if not os.path.isfile(vocabulary):
+        raise FileNotFoundError(
+            f"No SentencePiece model at '{vocabulary}'. Pass the T5 "
+            "`spiece.model` (32000 pieces) or leave `vocabulary` out."
+        )
+    config = backbone_config_from_shapes(shapes)
+    tokenizer = UnifiedIOTokenizer(
+        proto=vocabulary, image_vocab_size=config["image_vocabulary_size"]
+    )
+    if tokenizer.vocab.text_vocab_size != config["vocabulary_size"]:
+        raise ValueError(
+            f"The vocabulary '{vocabulary}' gives "
+            f"{tokenizer.vocab.text_vocab_size} text ids "
+            f"({tokenizer.vocab.sentencepiece_size} pieces + 1152 extra), but "
+            f"the checkpoint has {config['vocabulary_size']}: it is not the "
+            "vocabulary this model was trained with (T5's 32000-piece "
+            "spiece.model for the released checkpoints)."
+        )
+    return UnifiedIOPreprocessor(tokenizer)

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 import keras_hub
 import numpy as np
 from conftest import backbone_inputs
@@ -9,6 +11,7 @@ from conftest import backbone_inputs
 from keras_uio import VQGAN
 from keras_uio import UnifiedIOBackbone
 from keras_uio.cli import main
+from keras_uio.convert.convert_checkpoint import convert_checkpoint
 from keras_uio.convert.unified_io_weights import backbone_config_from_shapes
 from keras_uio.convert.checkpoint import read_checkpoint_shapes
 
@@ -49,3 +52,11 @@ def test_cli_convert_writes_a_loadable_preset(reference_checkpoint, reference_io
 def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "none.bin"), str(tmp_path / "out")]) == 2
     assert "No checkpoint at" in capsys.readouterr().err
+
+
+def test_vocabulary_must_match_the_checkpoint(reference_checkpoint, tiny_proto, tmp_path):
+    spm_path = tmp_path / "spiece.model"
+    spm_path.write_bytes(tiny_proto)  # a few dozen pieces; the model has 1152 text ids
+    with pytest.raises(ValueError, match=r"gives \d+ text ids .* checkpoint has 1152"):
+        convert_checkpoint(str(reference_checkpoint), str(tmp_path / "out"), vocabulary=str(spm_path))
+    assert not (tmp_path / "out").exists()  # fails before any work
