@@ -76,6 +76,141 @@ class UnifiedIO(Seq2SeqLM):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self._generate_functions = {}
 
+    # --- training ------------------------------------------------------------
+    @property
+    def input_spec(self):
+        # `call` also takes target pixels and may be given no image decoder
+        # inputs, so the backbone checks its own inputs instead.
+        return None
+
+    @input_spec.setter
+    def input_spec(self, value):
+        pass
+
+    def call(self, inputs, training=None, mask=None):
+        """Teacher-forced forward; encodes target images on the fly.
+
+        Accepts the backbone's inputs. When `inputs` carries target pixels
+        (`image_decoder_targets [B, R, R, 3]` in [-1, 1], as the
+        preprocessor writes for a `target_image`), the VQ-GAN encodes them
+        (no gradient) into the decoder's image inputs and the codes are
+        returned as `image_targets` for the loss. Without any image input a
+        single image-start token stands in (it cannot affect the text).
+        """
+        inputs = dict(inputs)
+        pixels = inputs.pop("image_decoder_targets", None)
+        inputs.pop("image_target_masks", None)
+        b = self.backbone
+        targets = None
+        if pixels is not None:
+            if self.vqgan is None:
+                raise ValueError(
+                    "Target images need the VQ-GAN: build `UnifiedIO(backbone, "
+                    "vqgan)`, or pass `target_codes` to the preprocessor."
+                )
+            codes = ops.stop_gradient(self.vqgan.encode(pixels))
+            targets = ops.cast(codes, "int32") + b.vocabulary_size
+            start = ops.full_like(targets[:, :1], b.image_start_id)
+            inputs["image_decoder_inputs"] = ops.concatenate(
+                [start, targets[:, :-1]], axis=1
+            )
+        elif "image_decoder_inputs" not in inputs:
+            batch = ops.shape(inputs["text_decoder_inputs"])[0]
+            inputs["image_decoder_inputs"] = ops.full(
+                (batch, 1), b.image_start_id, "int32"
+            )
+        outputs = dict(b(inputs, training=training))
+        if targets is not None:
+            outputs["image_targets"] = targets
+        return outputs
+
+    def compile(
+        self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs
+    ):
+        """Configures training: token cross-entropy over text and image targets.
+
+        The loss is the mean cross-entropy over all target tokens (text and
+        image codes, padding excluded); `text_loss`, `image_loss`,
+        `text_accuracy` and `image_accuracy` are reported apart.
+
+        Args:
+            optimizer: `"auto"` (Adafactor, learning rate 1e-3, global-norm
+                clipping 1.0, a fine-tuning default; see
+                `keras_uio.training.paper_optimizer` for the paper's) or any
+                Keras optimiser.
+            loss, weighted_metrics: only `"auto"`; the loss and metrics above
+                are built in.
+        """
+        if loss != "auto" or weighted_metrics != "auto":
+            raise ValueError(
+                "`UnifiedIO` computes its own token loss and metrics; pass "
+                "`loss='auto'` and `weighted_metrics='auto'` (received "
+                f"{loss!r}, {weighted_metrics!r})."
+            )
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adafactor(
+                learning_rate=1e-3, global_clipnorm=1.0
+            )
+        self._text_loss = keras.metrics.Mean(name="text_loss")
+        self._image_loss = keras.metrics.Mean(name="image_loss")
+        self._text_accuracy = keras.metrics.Mean(name="text_accuracy")
+        self._image_accuracy = keras.metrics.Mean(name="image_accuracy")
+        keras.Model.compile(self, optimizer=optimizer, **kwargs)
+
+    @property
+    def metrics(self):
+        extra = [
+            getattr(self, name, None)
+            for name in ("_text_loss", "_image_loss", "_text_accuracy", "_image_accuracy")
+        ]
+        return super().metrics + [m for m in extra if m is not None]
+
+    @staticmethod
+    def _token_terms(targets, logits, weights):
+        targets = ops.cast(targets, "int32")
+        weights = ops.cast(weights, "float32")
+        losses = keras.losses.sparse_categorical_crossentropy(
+            targets, ops.cast(logits, "float32"), from_logits=True
+        )
+        hits = ops.cast(ops.argmax(logits, axis=-1) == targets, "float32")
+        return ops.sum(losses * weights), ops.sum(hits * weights), ops.sum(weights)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        y = y or {}
+        sample_weight = sample_weight or {}
+        text_targets = y["text_decoder_targets"]
+        text_weights = sample_weight.get(
+            "text_decoder_targets", ops.cast(text_targets > 0, "float32")
+        )
+        total, text_hits, text_count = self._token_terms(
+            text_targets, y_pred["text_logits"], text_weights
+        )
+        text_sum = total
+        image_targets = y.get("image_decoder_targets", y_pred.get("image_targets"))
+        image_sum = image_hits = image_count = ops.zeros(())
+        if image_targets is not None:
+            image_weights = sample_weight.get("image_decoder_targets")
+            if image_weights is None and isinstance(x, dict):
+                image_weights = x.get("image_target_masks")
+            if image_weights is None:
+                image_weights = ops.ones_like(image_targets, "float32")
+            image_sum, image_hits, image_count = self._token_terms(
+                image_targets, y_pred["image_logits"], image_weights
+            )
+        count = ops.maximum(text_count + image_count, 1.0)
+        loss = (text_sum + image_sum) / count
+        if hasattr(self, "_text_loss"):
+            self._text_loss.update_state(text_sum / ops.maximum(text_count, 1.0))
+            self._text_accuracy.update_state(text_hits / ops.maximum(text_count, 1.0))
+            if image_targets is not None:
+                self._image_loss.update_state(image_sum / ops.maximum(image_count, 1.0))
+                self._image_accuracy.update_state(
+                    image_hits / ops.maximum(image_count, 1.0)
+                )
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return loss
+
     # --- loading -------------------------------------------------------------
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
