@@ -124,6 +124,12 @@ class UnifiedIO(Seq2SeqLM):
             outputs["image_targets"] = targets
         return outputs
 
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        """Raw examples go through the preprocessor; ready batches pass."""
+        if isinstance(x, dict) and "text_encoder_inputs" in x:
+            return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
+        return super().preprocess_samples(x, y, sample_weight)
+
     def compile(
         self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs
     ):
