@@ -67,3 +67,73 @@ def test_compile_rejects_custom_loss(batch_and_model):
     _, model = batch_and_model
     with pytest.raises(ValueError, match="computes its own token loss"):
         model.compile(loss="mse")
+
+
+def _fresh_model(tiny_proto, seed=3):
+    keras.utils.set_random_seed(seed)
+    tokenizer = UnifiedIOTokenizer(proto=tiny_proto, image_vocab_size=256)
+    config = {
+        **backbone_presets["uio_tiny"]["config"],
+        "vocabulary_size": tokenizer.vocab.text_vocab_size,
+        "num_encoder_layers": 1,
+        "num_decoder_layers": 1,
+    }
+    return UnifiedIO(UnifiedIOBackbone(**config))
+
+
+def test_lora_trains_only_the_adapters(batch_and_model, tiny_proto):
+    (x, y, sw), _ = batch_and_model
+    model = _fresh_model(tiny_proto)
+    model.backbone.enable_lora(rank=2)
+    trainable = {v.path for v in model.trainable_variables}
+    assert trainable and all("lora" in path for path in trainable)
+    before = {v.path: np.asarray(v) for v in model.variables}
+    model.compile(optimizer=keras.optimizers.SGD(0.1))
+    model.fit(x, y, sample_weight=sw, batch_size=2, epochs=2, verbose=0)
+    changed = {
+        v.path for v in model.variables
+        if not np.array_equal(before[v.path], np.asarray(v)) and "iteration" not in v.path
+    }
+    assert changed and changed <= trainable
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(batch_and_model, tiny_proto, tmp_path):
+    (x, y, sw), _ = batch_and_model
+
+    def run(epochs, backup=None, stop_after=None):
+        model = _fresh_model(tiny_proto)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        callbacks = []
+        if backup is not None:
+            callbacks.append(keras.callbacks.BackupAndRestore(str(backup)))
+
+        class Interrupt(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if stop_after is not None and epoch + 1 == stop_after:
+                    raise KeyboardInterrupt
+
+        callbacks.append(Interrupt())
+        try:
+            model.fit(x, y, sample_weight=sw, batch_size=1, epochs=epochs,
+                      shuffle=False, callbacks=callbacks, verbose=0)
+        except KeyboardInterrupt:
+            return None
+        return [np.asarray(v) for v in model.trainable_variables]
+
+    reference = run(4)
+    assert run(4, tmp_path / "backup", stop_after=2) is None
+    resumed = run(4, tmp_path / "backup")  # a new process would do the same
+    for a, b in zip(reference, resumed):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_vqgan_is_frozen_by_default(tiny_proto):
+    from keras_uio import VQGAN
+    from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vq
+
+    model = UnifiedIO(
+        _fresh_model(tiny_proto).backbone, VQGAN(**vq["vqgan_tiny"]["config"])
+    )
+    assert not model.vqgan.trainable
+    vqgan_ids = {id(v) for v in model.vqgan.weights}
+    assert vqgan_ids and not vqgan_ids & {id(v) for v in model.trainable_variables}

@@ -68,6 +68,10 @@ class UnifiedIO(Seq2SeqLM):
         # === Layers ===
         self.backbone = backbone
         self.vqgan = vqgan
+        if vqgan is not None:
+            # The image tokenizer is frozen by default: training the
+            # transformer must not move the code space under it.
+            vqgan.trainable = False
         self.preprocessor = preprocessor
 
         # === Functional model ===
