@@ -19,6 +19,17 @@ def padding_bias(query_mask, key_mask):
     return (1.0 - pair_mask(query_mask, key_mask)) * MASKED
 
 
+def key_padding_bias(key_mask):
+    """`[B, 1, 1, Lk]` float32: 0 for valid keys, -1e10 for padding.
+
+    Masks keys only: the rows of padded queries are not masked (their outputs
+    are garbage that no valid position reads), which lets the bias broadcast
+    over heads and queries instead of filling `[B, heads, Lq, Lk]`.
+    """
+    key_mask = ops.cast(key_mask, "float32")[:, None, None, :]
+    return (1.0 - key_mask) * MASKED
+
+
 @keras.saving.register_keras_serializable(package="keras_uio")
 class AttentionBias(keras.layers.Layer):
     """The additive self-attention bias of one Unified-IO stack.
@@ -38,7 +49,8 @@ class AttentionBias(keras.layers.Layer):
         text_mask: `[B, Lt]` 1 for real tokens.
         image_mask: `[B, Li]` 1 for real patches/codes.
 
-    Returns float32 `[B, num_heads, L, L]`, `L = Lt + Li`.
+    Returns float32 `[B, num_heads, L, L]`, `L = Lt + Li` (padding masks
+    keys only: rows of padded queries are not masked).
 
     Example:
 
@@ -82,12 +94,17 @@ class AttentionBias(keras.layers.Layer):
         text_length = ops.shape(text_mask)[1]
         image_length = ops.shape(image_mask)[1]
         mask = ops.concatenate([text_mask, image_mask], axis=1)
-        allowed = pair_mask(mask, mask)
+        # Batch-independent `[1, heads, L, L]` part (position biases and the
+        # causal mask) plus a `[B, 1, 1, L]` key-padding mask: the sum
+        # broadcasts inside each layer's logits instead of being materialised
+        # per example. Rows of padded queries differ from the original's
+        # (which masks them entirely); valid positions are identical.
+        bias = self.position_bias(positions, text_length, image_length)
         if self.causal:
             idx = ops.arange(ops.shape(mask)[1])
-            allowed = allowed * ops.cast(idx[:, None] >= idx[None, :], "float32")
-        bias = (1.0 - allowed) * MASKED
-        return bias + self.position_bias(positions, text_length, image_length)
+            causal = ops.where(idx[:, None] >= idx[None, :], 0.0, MASKED)
+            bias = bias + causal[None, None]
+        return bias + key_padding_bias(mask)
 
     def compute_output_spec(self, positions, text_mask, image_mask):
         batch, text_length = text_mask.shape

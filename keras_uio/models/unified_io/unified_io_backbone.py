@@ -6,7 +6,7 @@ from keras_hub.layers import ReversibleEmbedding
 from keras_hub.models import Backbone
 
 from keras_uio.layers.attention_bias import AttentionBias
-from keras_uio.layers.attention_bias import padding_bias
+from keras_uio.layers.attention_bias import key_padding_bias
 from keras_uio.layers.decoder_embedding import DecoderEmbedding
 from keras_uio.layers.decoder_layer import UnifiedIODecoderLayer
 from keras_uio.layers.encoder_embedding import EncoderEmbedding
@@ -282,8 +282,9 @@ class UnifiedIOBackbone(Backbone):
             self.token_embedding(text_ids), self.token_embedding(image_ids)
         )
         self_bias = self.decoder_attention_bias(positions, text_mask, image_mask)
-        decoder_mask = ops.concatenate([text_mask, image_mask], axis=1)
-        cross_bias = padding_bias(decoder_mask, encoder_mask)
+        # Keys only, `[B, 1, 1, Le]`: rows of padded decoder positions are
+        # not masked (nothing valid reads them).
+        cross_bias = key_padding_bias(encoder_mask)
         for layer in self.decoder_layers:
             y = layer(y, encoded, self_bias, cross_bias)
         logits = self.token_embedding(self.decoder_norm(y), reverse=True)
