@@ -325,15 +325,20 @@ class UnifiedIO(Seq2SeqLM):
         cross_bias = padding_bias(query_mask, encoder_mask)
         return positions, position_bias, cross_caches, cross_bias
 
-    def _decode_step(self, t, tokens, caches, key_mask, static, text_length):
-        """One cached decoder step; returns float32 logits `[B, V]`."""
+    def _decode_step(self, t, tokens, caches, key_mask, static, image_phase):
+        """One cached decoder step.
+
+        Returns float32 logits over the phase's own ids only (text and
+        location ids, or image codes): the other modality is forbidden
+        anyway, and skipping it saves a third (text) to two thirds (image)
+        of the output layer.
+        """
         b = self.backbone
         positions, position_bias, cross_caches, cross_bias = static
-        is_image = ops.greater_equal(t, text_length)
         hidden_dim = b.hidden_dim
         x = b.token_embedding(tokens)
         position = ops.slice(positions, (0, t, 0), (1, 1, hidden_dim))
-        segment = ops.reshape(ops.cast(is_image, "int32"), (1,))
+        segment = ops.full((1,), 1 if image_phase else 0, "int32")
         x = b.decoder_embedding.embed(x, position, segment)
         length = ops.shape(key_mask)[1]
         row = ops.slice(position_bias, (0, 0, t, 0), (1, b.num_heads, 1, length))
@@ -352,13 +357,52 @@ class UnifiedIO(Seq2SeqLM):
                 cache_update_index=t,
             )
             new_caches.append(cache)
-        logits = b.token_embedding(b.decoder_norm(x), reverse=True)[:, 0]
-        logits = ops.cast(logits, "float32") / float(hidden_dim) ** 0.5
-        ids = ops.arange(ops.shape(logits)[-1])
-        forbidden = ops.where(
-            is_image, ids < b.vocabulary_size, ids >= b.vocabulary_size
-        )
-        return ops.where(forbidden[None], MASKED, logits), new_caches
+        hidden = ops.cast(b.decoder_norm(x)[:, 0], "float32")
+        table = ops.cast(b.token_embedding.embeddings, "float32")
+        if image_phase:
+            table = table[b.vocabulary_size :]
+        else:
+            table = table[: b.vocabulary_size]
+        logits = ops.matmul(hidden, ops.transpose(table))
+        return logits / float(hidden_dim) ** 0.5, new_caches
+
+    def _phase(self, state, stop, image_phase, static, sampler, stop_at_eos):
+        """Decodes positions `state[0]` ... `stop - 1` of one modality."""
+        offset = self.backbone.vocabulary_size if image_phase else 0
+
+        def cond(t, *_):
+            return t < stop
+
+        def body(t, tokens, caches, key_mask, fed_eos, ended, sequence, scores, seed):
+            if image_phase:
+                valid = ops.ones_like(fed_eos)
+            else:
+                fed_eos = ops.logical_or(fed_eos, tokens[:, 0] == EOS_ID)
+                valid = ops.logical_not(fed_eos)
+            key_mask = ops.slice_update(
+                key_mask, (0, t), ops.cast(valid, "float32")[:, None]
+            )
+            logits, caches = self._decode_step(
+                t, tokens, caches, key_mask, static, image_phase
+            )
+            next_tokens, log_probs, seed = sampler.select(
+                logits, not image_phase, seed
+            )
+            next_tokens = next_tokens + offset
+            t_next = t + 1
+            if stop_at_eos and not image_phase:
+                live = ops.logical_not(ended)
+                next_tokens = ops.where(live, next_tokens, 0)
+                log_probs = ops.where(live, log_probs, 0.0)
+                ended = ops.logical_or(ended, next_tokens == EOS_ID)
+                t_next = ops.where(ops.all(ended), stop, t_next)
+            sequence = ops.slice_update(sequence, (0, t), next_tokens[:, None])
+            return (
+                ops.cast(t_next, "int32"), next_tokens[:, None], caches, key_mask,
+                fed_eos, ended, sequence, scores + log_probs, seed,
+            )
+
+        return ops.while_loop(cond, body, state, maximum_iterations=stop)
 
     def _generate_core(
         self, text_ids, images, image_masks, seed, sampler, text_length,
@@ -386,44 +430,14 @@ class UnifiedIO(Seq2SeqLM):
             ops.zeros((batch,), "float32"),  # summed log-probs
             seed,
         )
-
-        def cond(t, *_):
-            return t < total
-
-        def body(t, tokens, caches, key_mask, fed_eos, ended, sequence, scores, seed):
-            is_text = t < text_length
-            fed_eos = ops.logical_or(fed_eos, tokens[:, 0] == EOS_ID)
-            valid = ops.logical_or(ops.logical_not(is_text), ops.logical_not(fed_eos))
-            key_mask = ops.slice_update(
-                key_mask, (0, t), ops.cast(valid, "float32")[:, None]
+        state = self._phase(state, text_length, False, static, sampler, stop_at_eos)
+        if image_length:
+            # Images start at their own positions whatever text was skipped.
+            start = ops.full((batch, 1), b.image_start_id, "int32")
+            state = (ops.convert_to_tensor(text_length, "int32"), start) + tuple(
+                state[2:]
             )
-            logits, caches = self._decode_step(
-                t, tokens, caches, key_mask, static, text_length
-            )
-            next_tokens, log_probs, seed = sampler.select(logits, is_text, seed)
-            live = ops.logical_or(ops.logical_not(is_text), ops.logical_not(ended))
-            if stop_at_eos:
-                next_tokens = ops.where(live, next_tokens, 0)
-                log_probs = ops.where(live, log_probs, 0.0)
-                ended = ops.logical_or(
-                    ended, ops.logical_and(is_text, next_tokens == EOS_ID)
-                )
-            sequence = ops.slice_update(sequence, (0, t), next_tokens[:, None])
-            scores = scores + log_probs
-            t_next = t + 1
-            if stop_at_eos and image_length:
-                skip = ops.logical_and(t_next < text_length, ops.all(ended))
-                t_next = ops.where(skip, text_length, t_next)
-            elif stop_at_eos:
-                t_next = ops.where(ops.all(ended), total, t_next)
-            start = ops.full_like(next_tokens, b.image_start_id)
-            fed = ops.where(t_next == text_length, start, next_tokens)
-            return (
-                ops.cast(t_next, "int32"), fed[:, None], caches, key_mask,
-                fed_eos, ended, sequence, scores, seed,
-            )
-
-        state = ops.while_loop(cond, body, state, maximum_iterations=total)
+            state = self._phase(state, total, True, static, sampler, stop_at_eos)
         sequence, scores = state[6], state[7]
         outputs = {"text_tokens": sequence[:, :text_length], "scores": scores}
         if image_length:
@@ -446,7 +460,7 @@ class UnifiedIO(Seq2SeqLM):
             ops.zeros((flat, 2, text_length, b.num_heads, b.head_dim), encoded.dtype)
             for _ in b.decoder_layers
         ]
-        vocab = b.vocabulary_size + b.image_vocabulary_size
+        vocab = b.vocabulary_size
         # Only the first beam is live at the start, so beams never duplicate.
         first = ops.convert_to_tensor([0.0] + [MASKED] * (num_beams - 1))
         state = (
@@ -468,7 +482,7 @@ class UnifiedIO(Seq2SeqLM):
             key_mask = ops.slice_update(
                 key_mask, (0, t), ops.cast(ops.logical_not(fed_eos), "float32")[:, None]
             )
-            logits, caches = self._decode_step(t, tokens, caches, key_mask, static, text_length)
+            logits, caches = self._decode_step(t, tokens, caches, key_mask, static, False)
             log_probs = ops.log_softmax(logits, axis=-1)
             # A finished beam extends only with padding, at no cost.
             pad_only = ops.where(ops.arange(vocab) == 0, 0.0, MASKED)

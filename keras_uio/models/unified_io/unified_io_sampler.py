@@ -27,8 +27,12 @@ class UnifiedIOSampler:
         num_beams: int, for `"beam"` (the search itself runs in
             `UnifiedIO.generate`).
 
-    Scores are log-probabilities under the (modality- and allowed-id-)
-    masked logits, before temperature and top-k/top-p filtering.
+    `select` gets the logits of one modality: text and location ids
+    (`[B, vocabulary_size]`) or image codes (`[B, total_size -
+    vocabulary_size]`). Scores are log-probabilities under those
+    (allowed-id-masked) logits, before temperature and top-k/top-p
+    filtering; they equal the log-probabilities under the original's
+    modality-masked full logits.
 
     Example:
 
@@ -36,7 +40,7 @@ class UnifiedIOSampler:
     import numpy as np
     sampler = UnifiedIOSampler("greedy", vocabulary_size=4, total_size=6,
                                allowed_ids=[2])
-    logits = np.array([[0.0, 1.0, 2.0, 5.0, -9.0, -9.0]], "float32")
+    logits = np.array([[0.0, 1.0, 2.0, 5.0]], "float32")
     tokens, log_probs, _ = sampler.select(logits, True, None)
     int(tokens[0])  # 2: id 3 is not allowed
     ```
@@ -102,11 +106,15 @@ class UnifiedIOSampler:
         return logits
 
     def select(self, logits, is_text, seed):
-        """Returns `(tokens [B] int32, log_probs [B], next_seed)`."""
+        """`(tokens [B] int32, log_probs [B], next_seed)` for one modality.
+
+        `is_text` (a Python bool) says whether `logits` are the text ids;
+        returned tokens index `logits` (image codes without the offset).
+        """
         logits = ops.cast(logits, "float32")
-        if self.allowed is not None:
-            blocked = ops.logical_and(is_text, ops.logical_not(self.allowed))
-            logits = ops.where(blocked[None], MASKED, logits)
+        if self.allowed is not None and is_text:
+            allowed = self.allowed[: self.vocabulary_size]
+            logits = ops.where(np.logical_not(allowed)[None], MASKED, logits)
         log_probs = ops.log_softmax(logits, axis=-1)
         if self.strategy == "greedy":
             tokens = ops.argmax(logits, axis=-1)
