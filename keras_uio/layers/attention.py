@@ -90,14 +90,13 @@ class UnifiedIOAttention(keras.layers.Layer):
         elif cache_update_index is None:
             key, value = cache[:, 0], cache[:, 1]
         else:
-            start = (0, cache_update_index, 0, 0)
-            key = ops.slice_update(
-                cache[:, 0], start, self.key(key_value_inputs)
+            # One in-place update of the whole cache with the new step's
+            # keys and values (no copy of the cache per step).
+            update = self.project_key_value(key_value_inputs)
+            cache = ops.slice_update(
+                cache, (0, 0, cache_update_index, 0, 0), update
             )
-            value = ops.slice_update(
-                cache[:, 1], start, self.value(key_value_inputs)
-            )
-            cache = ops.stack([key, value], axis=1)
+            key, value = cache[:, 0], cache[:, 1]
         # Heads first once: [B, heads, L, head_dim] (batched matmuls below).
         query = ops.transpose(query, (0, 2, 1, 3))
         key = ops.transpose(key, (0, 2, 3, 1))
