@@ -17,7 +17,7 @@ class UnifiedIOAttention(keras.layers.Layer):
     one float32 `attention_bias` holding masks (`-1e10`) and position biases;
     logits and softmax are computed in float32.
 
-    Caches are `[batch, 2, length, num_heads, head_dim]` (keys, values):
+    Caches are `[batch, 2, num_heads, length, head_dim]` (keys, values):
     - self-attention decoding passes `cache` and `cache_update_index`; the
       new keys/values are written at that index and the cache is returned;
     - cross-attention passes a cache made once by `project_key_value` and no
@@ -44,8 +44,8 @@ class UnifiedIOAttention(keras.layers.Layer):
 
     def _projection(self, name, scale=1.0):
         return keras.layers.EinsumDense(
-            "btd,dnh->btnh",
-            output_shape=(None, self.num_heads, self.head_dim),
+            "btd,dnh->bnth",
+            output_shape=(self.num_heads, None, self.head_dim),
             kernel_initializer=HostInitializer("normal", scale, mode="fan_in"),
             dtype=self.dtype_policy,
             name=name,
@@ -58,7 +58,7 @@ class UnifiedIOAttention(keras.layers.Layer):
         self.key = self._projection("key")
         self.value = self._projection("value")
         self.output_dense = keras.layers.EinsumDense(
-            "btnh,nhd->btd",
+            "bnth,nhd->btd",
             output_shape=(None, hidden_dim),
             kernel_initializer=HostInitializer("normal", mode="fan_in", input_axes=2),
             dtype=self.dtype_policy,
@@ -66,13 +66,11 @@ class UnifiedIOAttention(keras.layers.Layer):
         )
         for layer in (self.query, self.key, self.value):
             layer.build(query_inputs_shape)
-        self.output_dense.build(
-            (None, None, self.num_heads, self.head_dim)
-        )
+        self.output_dense.build((None, self.num_heads, None, self.head_dim))
         self.built = True
 
     def project_key_value(self, inputs):
-        """Keys and values of `inputs` as a `[B, 2, L, heads, head_dim]` cache."""
+        """Keys and values of `inputs` as a `[B, 2, heads, L, head_dim]` cache."""
         return ops.stack([self.key(inputs), self.value(inputs)], axis=1)
 
     def call(
@@ -94,15 +92,13 @@ class UnifiedIOAttention(keras.layers.Layer):
             # keys and values (no copy of the cache per step).
             update = self.project_key_value(key_value_inputs)
             cache = ops.slice_update(
-                cache, (0, 0, cache_update_index, 0, 0), update
+                cache, (0, 0, 0, cache_update_index, 0), update
             )
             key, value = cache[:, 0], cache[:, 1]
-        # Heads first once: [B, heads, L, head_dim] (batched matmuls below).
-        query = ops.transpose(query, (0, 2, 1, 3))
-        key = ops.transpose(key, (0, 2, 3, 1))
-        value = ops.transpose(value, (0, 2, 1, 3))
+        # Everything is heads-first, [B, heads, L, head_dim]: the projections
+        # write that layout and caches keep it, so no step transposes.
         batch, heads, query_length = query.shape[:3]
-        key_length = key.shape[3]
+        key_length = key.shape[2]
         sizes = (batch, heads, query_length, key_length)
         if all(isinstance(n, int) for n in sizes) and batch > 1 and (
             heads * query_length * key_length >= _MAP_MIN_ELEMENTS
@@ -113,14 +109,14 @@ class UnifiedIOAttention(keras.layers.Layer):
             attended = self._attend_each(query, key, value, attention_bias)
         else:
             attended = self._attend(query, key, value, attention_bias)
-        outputs = self.output_dense(ops.transpose(attended, (0, 2, 1, 3)))
+        outputs = self.output_dense(attended)
         if cache is not None:
             return outputs, cache
         return outputs
 
     def _attend(self, query, key, value, attention_bias):
-        """`[B, h, Lq, D]`, `[B, h, D, Lk]`, `[B, h, Lk, D]` -> `[B, h, Lq, D]`."""
-        logits = ops.cast(ops.matmul(query, key), "float32")
+        """`[B, h, Lq, D]`, `[B, h, Lk, D]`, `[B, h, Lk, D]` -> `[B, h, Lq, D]`."""
+        logits = ops.cast(ops.einsum("bhqd,bhkd->bhqk", query, key), "float32")
         if attention_bias is not None:
             logits = logits + attention_bias
         # Softmax with the normalisation deferred past the value product:

@@ -34,7 +34,7 @@ def test_cached_self_attention_equals_full_causal():
     x = rng.normal(size=(2, 5, 4)).astype("float32")
     bias = _causal_bias(5) + rng.normal(size=(1, 2, 5, 5)).astype("float32")
     full = np.asarray(layer(x, x, bias))
-    cache = np.zeros((2, 2, 5, 2, 3), "float32")
+    cache = np.zeros((2, 2, 2, 5, 3), "float32")  # [B, 2, heads, L, head_dim]
     for t in range(5):
         step, cache = layer(
             x[:, t : t + 1], x[:, t : t + 1], bias[:, :, t : t + 1],

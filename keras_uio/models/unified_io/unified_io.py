@@ -409,13 +409,16 @@ class UnifiedIO(Seq2SeqLM):
         image_length, stop_at_eos,
     ):
         b = self.backbone
-        encoded, encoder_mask = b.encode(text_ids, images, image_masks)
+        if images is None:
+            encoded, encoder_mask = b.encode_text(text_ids)
+        else:
+            encoded, encoder_mask = b.encode(text_ids, images, image_masks)
         batch = ops.shape(text_ids)[0]
         total = text_length + image_length
         static = self._decode_state(encoded, encoder_mask, text_length, image_length)
         caches = [
             ops.zeros(
-                (batch, 2, total, b.num_heads, b.head_dim), dtype=encoded.dtype
+                (batch, 2, b.num_heads, total, b.head_dim), dtype=encoded.dtype
             )
             for _ in b.decoder_layers
         ]
@@ -450,14 +453,17 @@ class UnifiedIO(Seq2SeqLM):
     def _beam_core(self, text_ids, images, image_masks, num_beams, text_length):
         """Beam search over text (length penalty 0, as the original's alpha 0)."""
         b = self.backbone
-        encoded, encoder_mask = b.encode(text_ids, images, image_masks)
+        if images is None:
+            encoded, encoder_mask = b.encode_text(text_ids)
+        else:
+            encoded, encoder_mask = b.encode(text_ids, images, image_masks)
         batch = ops.shape(text_ids)[0]
         flat = batch * num_beams
         encoded = ops.repeat(encoded, num_beams, axis=0)
         encoder_mask = ops.repeat(encoder_mask, num_beams, axis=0)
         static = self._decode_state(encoded, encoder_mask, text_length, 0)
         caches = [
-            ops.zeros((flat, 2, text_length, b.num_heads, b.head_dim), encoded.dtype)
+            ops.zeros((flat, 2, b.num_heads, text_length, b.head_dim), encoded.dtype)
             for _ in b.decoder_layers
         ]
         vocab = b.vocabulary_size
@@ -618,11 +624,17 @@ class UnifiedIO(Seq2SeqLM):
         if sampler.strategy == "beam" and allowed_ids is not None:
             raise ValueError("`allowed_ids` is not supported with beam search.")
         image_length = b.max_decoder_image_length if image else 0
+        # Without any image patch in the batch, encode the text alone: the
+        # same result on every position that is read, less work per step.
+        text_only = not masks.any()
         key = (
             sampler.cache_key(), max_text_length, image_length, bool(stop_at_eos),
+            text_only,
         )
         function = self._compiled(key, sampler)
         seed = keras.random.SeedGenerator(0 if seed is None else seed).state.value
+        if text_only:
+            images = masks = None
         outputs = function(text_ids, images, masks, seed)
         return {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
 

@@ -266,6 +266,33 @@ class UnifiedIOBackbone(Backbone):
         x = self.encoder_norm(x)
         return x, ops.concatenate([text_mask, ops.cast(image_mask, "int32")], axis=1)
 
+    def encode_text(self, text_encoder_inputs):
+        """Encoder over text alone, for inputs without an image.
+
+        Equal, on the text positions, to `encode` with an all-zero image
+        mask (masked patches are never attended to), but skips the 576
+        image patches: the encoder does less work and every decoder step
+        cross-attends over the text only. Returns `(encoded, mask)`.
+        """
+        text_ids = ops.convert_to_tensor(text_encoder_inputs, "int32")
+        emb = self.encoder_embedding
+        length = ops.shape(text_ids)[1]
+        if isinstance(length, int) and length > emb.max_text_length:
+            raise ValueError(
+                f"`text_encoder_inputs` has {length} tokens; the encoder has "
+                f"position embeddings for at most {emb.max_text_length}."
+            )
+        text_mask = ops.cast(ops.greater(text_ids, 0), "int32")
+        table = ops.cast(emb.position_embeddings, self.compute_dtype)
+        segments = ops.cast(emb.segment_embeddings, self.compute_dtype)
+        positions = ops.take(table, ops.arange(length), axis=0)
+        x = emb.text_norm(self.token_embedding(text_ids) + segments[0] + positions)
+        no_image = ops.zeros((ops.shape(text_ids)[0], 0), "int32")
+        bias = self.encoder_attention_bias(positions[None], text_mask, no_image)
+        for layer in self.encoder_layers:
+            x = layer(x, bias)
+        return self.encoder_norm(x), text_mask
+
     def encode(self, text_encoder_inputs, image_encoder_inputs, image_input_masks):
         """Runs the encoder. Returns `(encoded [B, L, E], mask [B, L])`."""
         return self._encode(

@@ -173,3 +173,26 @@ def test_beam_search_finds_at_least_the_greedy_score(model, reference_io):
     assert (beam["scores"][~has_eos] >= greedy["scores"][~has_eos] - 1e-4).all()
     with pytest.raises(ValueError, match="text only"):
         model.generate(inputs, sampler="beam", image=True)
+
+
+def test_text_only_inputs_skip_the_image_patches(model, reference_io):
+    """All-zero image masks: the text-only encoder gives the same output."""
+    inputs = _encoder_inputs(reference_io)
+    no_image = {**inputs, "image_input_masks": np.zeros_like(inputs["image_input_masks"])}
+    b = model.backbone
+    full, full_mask = b.encode(**no_image)
+    text, text_mask = b.encode_text(inputs["text_encoder_inputs"])
+    length = inputs["text_encoder_inputs"].shape[1]
+    valid = np.asarray(text_mask).astype(bool)
+    np.testing.assert_allclose(
+        np.asarray(text)[valid], np.asarray(full)[:, :length][valid], atol=1e-5
+    )
+    fast = model.generate(no_image, max_text_length=6, stop_at_eos=False)
+    # the same decoder over the full (masked) encoder output, step by step
+    forced = b.decode(
+        full, full_mask,
+        np.pad(fast["text_tokens"][:, :-1], [(0, 0), (1, 0)]),
+        np.ones_like(fast["text_tokens"]),
+        np.full((2, 1), b.image_start_id),
+    )[0]
+    np.testing.assert_array_equal(np.asarray(forced).argmax(-1), fast["text_tokens"])
