@@ -310,6 +310,12 @@ class UnifiedIO(Seq2SeqLM):
         return text.astype("int32"), images.astype("float32"), masks.astype("int32")
 
     # --- generation ----------------------------------------------------------
+    def _encode(self, text_ids, images, image_masks):
+        """The encoder; text alone when `images` is None (no patch at all)."""
+        if images is None:
+            return self.backbone.encode_text(text_ids)
+        return self.backbone.encode(text_ids, images, image_masks)
+
     def _decode_state(self, encoded, encoder_mask, text_length, image_length):
         """Everything the decode loop needs that does not change per step."""
         b = self.backbone
@@ -409,10 +415,7 @@ class UnifiedIO(Seq2SeqLM):
         image_length, stop_at_eos,
     ):
         b = self.backbone
-        if images is None:
-            encoded, encoder_mask = b.encode_text(text_ids)
-        else:
-            encoded, encoder_mask = b.encode(text_ids, images, image_masks)
+        encoded, encoder_mask = self._encode(text_ids, images, image_masks)
         batch = ops.shape(text_ids)[0]
         total = text_length + image_length
         static = self._decode_state(encoded, encoder_mask, text_length, image_length)
@@ -453,10 +456,7 @@ class UnifiedIO(Seq2SeqLM):
     def _beam_core(self, text_ids, images, image_masks, num_beams, text_length):
         """Beam search over text (length penalty 0, as the original's alpha 0)."""
         b = self.backbone
-        if images is None:
-            encoded, encoder_mask = b.encode_text(text_ids)
-        else:
-            encoded, encoder_mask = b.encode(text_ids, images, image_masks)
+        encoded, encoder_mask = self._encode(text_ids, images, image_masks)
         batch = ops.shape(text_ids)[0]
         flat = batch * num_beams
         encoded = ops.repeat(encoded, num_beams, axis=0)
