@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_uio.layers.host_initializer import HostInitializer
+from keras_uio.layers.encoder_embedding import add_embedding_tables
 from keras_uio.layers.rms_norm import RMSNorm
 
 
@@ -45,16 +45,8 @@ class DecoderEmbedding(keras.layers.Layer):
         self.norm = RMSNorm(dtype=self.dtype_policy, name="norm")
 
     def build(self, *args, **kwargs):
-        init = HostInitializer("normal", 1.0)
-        self.position_embeddings = self.add_weight(
-            name="position_embeddings",
-            shape=(self.max_text_length + self.max_image_length, self.hidden_dim),
-            initializer=init,
-        )
-        self.segment_embeddings = self.add_weight(
-            name="segment_embeddings",
-            shape=(self.num_segments, self.hidden_dim),
-            initializer=init,
+        add_embedding_tables(
+            self, self.max_text_length + self.max_image_length, self.num_segments
         )
         self.norm.build((None, None, self.hidden_dim))
         self.built = True

@@ -6,6 +6,21 @@ from keras_uio.layers.patch_embedding import PatchEmbedding
 from keras_uio.layers.rms_norm import RMSNorm
 
 
+def add_embedding_tables(layer, num_positions, num_segments):
+    """Adds `position_embeddings` and `segment_embeddings` to `layer`."""
+    init = HostInitializer("normal", 1.0)
+    layer.position_embeddings = layer.add_weight(
+        name="position_embeddings",
+        shape=(num_positions, layer.hidden_dim),
+        initializer=init,
+    )
+    layer.segment_embeddings = layer.add_weight(
+        name="segment_embeddings",
+        shape=(num_segments, layer.hidden_dim),
+        initializer=init,
+    )
+
+
 @keras.saving.register_keras_serializable(package="keras_uio")
 class EncoderEmbedding(keras.layers.Layer):
     """Embeds `[text ; image patches]` for the Unified-IO encoder.
@@ -64,29 +79,30 @@ class EncoderEmbedding(keras.layers.Layer):
         self.image_norm = RMSNorm(dtype=policy, name="image_norm")
 
     def build(self, token_embeddings_shape, images_shape):
-        init = HostInitializer("normal", 1.0)
-        self.position_embeddings = self.add_weight(
-            name="position_embeddings",
-            shape=(self.max_text_length + self.max_image_length, self.hidden_dim),
-            initializer=init,
-        )
-        self.segment_embeddings = self.add_weight(
-            name="segment_embeddings",
-            shape=(self.num_segments, self.hidden_dim),
-            initializer=init,
+        add_embedding_tables(
+            self, self.max_text_length + self.max_image_length, self.num_segments
         )
         self.patch_embedding.build(images_shape)
         self.text_norm.build((None, None, self.hidden_dim))
         self.image_norm.build((None, None, self.hidden_dim))
         self.built = True
 
-    def call(self, token_embeddings, images):
+    def embed_text(self, token_embeddings):
+        """The text part alone: `(RMSNorm(tokens + segment 0 + position),
+        raw position rows [Lt, hidden_dim])`."""
         text_length = ops.shape(token_embeddings)[1]
         if isinstance(text_length, int) and text_length > self.max_text_length:
             raise ValueError(
                 f"`text_encoder_inputs` has {text_length} tokens; the encoder "
                 f"has position embeddings for at most {self.max_text_length}."
             )
+        table = ops.cast(self.position_embeddings, self.compute_dtype)
+        segments = ops.cast(self.segment_embeddings, self.compute_dtype)
+        positions = ops.take(table, ops.arange(text_length), axis=0)
+        return self.text_norm(token_embeddings + segments[0] + positions), positions
+
+    def call(self, token_embeddings, images):
+        text, text_pos = self.embed_text(token_embeddings)
         patches = self.patch_embedding(images)
         image_length = ops.shape(patches)[1]
         if isinstance(image_length, int) and image_length != self.max_image_length:
@@ -98,13 +114,9 @@ class EncoderEmbedding(keras.layers.Layer):
             )
         table = ops.cast(self.position_embeddings, self.compute_dtype)
         segments = ops.cast(self.segment_embeddings, self.compute_dtype)
-        text_pos = ops.take(table, ops.arange(text_length), axis=0)
         image_pos = table[self.max_text_length :]
-        text = token_embeddings + segments[0] + text_pos
         image = patches + segments[1] + image_pos
-        embeddings = ops.concatenate(
-            [self.text_norm(text), self.image_norm(image)], axis=1
-        )
+        embeddings = ops.concatenate([text, self.image_norm(image)], axis=1)
         positions = ops.concatenate([text_pos, image_pos], axis=0)[None]
         return embeddings, positions
 

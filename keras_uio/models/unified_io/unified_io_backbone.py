@@ -275,18 +275,10 @@ class UnifiedIOBackbone(Backbone):
         cross-attends over the text only. Returns `(encoded, mask)`.
         """
         text_ids = ops.convert_to_tensor(text_encoder_inputs, "int32")
-        emb = self.encoder_embedding
-        length = ops.shape(text_ids)[1]
-        if isinstance(length, int) and length > emb.max_text_length:
-            raise ValueError(
-                f"`text_encoder_inputs` has {length} tokens; the encoder has "
-                f"position embeddings for at most {emb.max_text_length}."
-            )
         text_mask = ops.cast(ops.greater(text_ids, 0), "int32")
-        table = ops.cast(emb.position_embeddings, self.compute_dtype)
-        segments = ops.cast(emb.segment_embeddings, self.compute_dtype)
-        positions = ops.take(table, ops.arange(length), axis=0)
-        x = emb.text_norm(self.token_embedding(text_ids) + segments[0] + positions)
+        x, positions = self.encoder_embedding.embed_text(
+            self.token_embedding(text_ids)
+        )
         no_image = ops.zeros((ops.shape(text_ids)[0], 0), "int32")
         bias = self.encoder_attention_bias(positions[None], text_mask, no_image)
         for layer in self.encoder_layers:
