@@ -641,7 +641,10 @@ def preprocess_examples(examples, preprocessor, rng=None,
         try:
             x, y, sw = preprocessor(ex)
         except ValueError as err:
-            raise ValueError(f"{who}: {err}") from err
+            # Keep the message; drop Keras' dump of the call's arguments
+            # (whole images) that it appends to errors raised in `call`.
+            message = str(err).split("\n\nArguments received by")[0]
+            raise ValueError(f"{who}: {message.strip()}") from err
         x = {k: np.asarray(v) for k, v in x.items()}
         y = {k: np.asarray(v) for k, v in y.items()}
         if prompt_ids is not None:

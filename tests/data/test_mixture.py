@@ -331,3 +331,15 @@ def test_text_only_mixture_has_no_image_targets(preprocessor):
 def test_docstring_examples():
     result = doctest.testmod(mixture_module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_bad_example_error_names_the_example_not_the_pixels(preprocessor):
+    image = np.zeros((32, 32, 3), "uint8")
+    long_caption = {"image": image, "caption": "red " * 200}
+    m = Mixture([("captioning", [long_caption])], seed=0,
+                tokenizer=preprocessor.tokenizer)
+    with pytest.raises(ValueError) as info:
+        next(m.batches(preprocessor, batch_size=1))
+    message = str(info.value)
+    assert "task 'captioning'" in message and "longer than" in message
+    assert "Arguments received" not in message and "array(" not in message
