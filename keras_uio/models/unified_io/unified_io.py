@@ -635,7 +635,7 @@ class UnifiedIO(Seq2SeqLM):
         seed = keras.random.SeedGenerator(0 if seed is None else seed).state.value
         if text_only:
             images = masks = None
-        outputs = function(text_ids, images, masks, seed)
+        outputs = function(*_split_batch(text_ids, images, masks), seed)
         return {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
 
     # --- tasks ---------------------------------------------------------------
@@ -806,3 +806,30 @@ class UnifiedIO(Seq2SeqLM):
         total = picked.sum(-1).reshape(batch, count)
         mean = total / weights.sum(-1).reshape(batch, count)
         return {"sum": total, "mean": mean, "best": total.argmax(-1)}
+
+
+def _split_batch(*arrays):
+    """`generate`'s inputs split along the active distribution's batch axis.
+
+    Under a `keras.distribution` (JAX, one process) each data-parallel
+    replica then decodes its own rows instead of every replica decoding the
+    whole batch. Unchanged without a distribution, when the batch does not
+    divide the batch axis, and across processes (where every process passes
+    the same whole batch and reads the whole result).
+    """
+    distribution = keras.distribution.distribution()
+    if distribution is None or keras.config.backend() != "jax":
+        return arrays
+    import jax
+
+    mesh = distribution.device_mesh
+    size = mesh.shape[list(mesh.axis_names).index(distribution.batch_dim_name)]
+    if jax.process_count() > 1 or size == 1 or len(arrays[0]) % size:
+        return arrays
+    return tuple(
+        a if a is None
+        else keras.distribution.distribute_tensor(
+            a, distribution.get_data_layout(a.shape)
+        )
+        for a in arrays
+    )

@@ -221,6 +221,55 @@ class VQGAN(Backbone):
                 )
         return codes
 
+    @staticmethod
+    def get_layout_map(
+        device_mesh,
+        model_parallel_dim_name="model",
+        data_parallel_dim_name="batch",
+    ):
+        """A `keras.distribution.LayoutMap` for model-parallel use.
+
+        The *model* axis splits the output channels of every convolution
+        (kernels `[kh, kw, in, out]` -> `(None, None, None, model)`, their
+        biases `(model,)`) and the codebook (`quantize/embedding`
+        `[codes, dim]` -> `(model, None)`). The two `conv_out` layers are
+        split on their *input* channels instead (`(None, None, model,
+        None)`, bias replicated): the decoder's writes 3 RGB channels, which
+        no axis divides, and encoder and decoder layers share paths. Group
+        norms are replicated. The data axis is not used for weights (76M
+        parameters for the full VQ-GAN); its name is only checked.
+
+        Args:
+            device_mesh: a `keras.distribution.DeviceMesh`.
+            model_parallel_dim_name: the mesh axis that splits channels.
+            data_parallel_dim_name: the mesh axis that splits the batch.
+
+        Returns:
+            A `keras.distribution.LayoutMap`.
+        """
+        if not isinstance(device_mesh, keras.distribution.DeviceMesh):
+            raise ValueError(
+                "`device_mesh` must be a `keras.distribution.DeviceMesh`; "
+                f"received {type(device_mesh).__name__}."
+            )
+        for name in (model_parallel_dim_name, data_parallel_dim_name):
+            if name not in device_mesh.axis_names:
+                raise ValueError(
+                    f"Mesh axis {name!r} is not in the device mesh's axis "
+                    f"names {list(device_mesh.axis_names)}."
+                )
+        model = model_parallel_dim_name
+        convs = (
+            r"(?:.*/)?(?:conv_in|conv1|conv2|conv|nin_shortcut|q|k|v|"
+            r"proj_out|quant_conv|post_quant_conv)/"
+        )
+        layout_map = keras.distribution.LayoutMap(device_mesh)
+        layout_map[convs + "kernel"] = (None, None, None, model)
+        layout_map[convs + "bias"] = (model,)
+        layout_map[r"(?:.*/)?conv_out/kernel"] = (None, None, model, None)
+        layout_map[r"(?:.*/)?quantize/embedding"] = (model, None)
+        return layout_map
+
     def get_config(self):
         config = super().get_config()
         config.update(
