@@ -25,6 +25,7 @@ from keras_uio.models.unified_io.unified_io_tokenizer import (  # noqa: E402
     UnifiedIOTokenizer,
 )
 from keras_uio.models.vqgan.vqgan import VQGAN  # noqa: E402
+from keras_uio.models.vqgan.vqgan_trainer import CodebookRestart  # noqa: E402
 from keras_uio.models.vqgan.vqgan_trainer import VQGANTrainer  # noqa: E402
 from keras_uio.vocab import Vocabulary  # noqa: E402
 from keras_uio import distribution  # noqa: E402

@@ -1,13 +1,17 @@
 """The `keras-uio` command.
 
-`keras-uio info` lists the presets and runs the tiny one; `keras-uio convert
-CHECKPOINT.bin OUT_DIR` turns an original checkpoint into a preset folder.
+`keras-uio demo` runs the bundled trained model on held-out easy-vqa images
+and writes an HTML gallery; `keras-uio info` lists the presets and runs the
+tiny one; `keras-uio convert CHECKPOINT.bin OUT_DIR` turns an original
+checkpoint into a preset folder; `keras-uio predict` runs one task.
 """
 
 import argparse
 import os
 import sys
 import time
+
+DEFAULT_PRESET = "uio_tiny_easyvqa"
 
 
 def _info(args):
@@ -33,6 +37,10 @@ def _info(args):
             f"{name:<12}{transformer:>16,}{vqgan:>14,}{transformer + vqgan:>16,}"
             f"  {entry['metadata']['description']}"
         )
+    from keras_uio.models.unified_io.unified_io_presets import bundled_presets
+
+    for name, entry in bundled_presets.items():
+        print(f"{name:<12}  (trained, bundled)  {entry['description']}")
     print(
         "Transformer counts exclude the original's two unused decoder "
         "`cross_position_{q,k}_linear` kernels (2 * emb * heads * head_dim)."
@@ -156,11 +164,44 @@ def _predict(args):
     return 0
 
 
+def _demo(args):
+    from keras_uio.demo import run_demo
+
+    print(f"Running {args.preset} on {args.num_images} easy-vqa test images ...")
+    metrics = run_demo(
+        args.out, preset=args.preset, num_images=args.num_images,
+        gallery_images=args.gallery_images,
+    )
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            print(f"  {key:<32}{value:.4f}")
+    print(f"  {'images / questions':<32}{metrics['num_images']} / "
+          f"{metrics['num_questions']}  ({metrics['seconds']} s)")
+    print(f"Gallery: {metrics['gallery']}")
+    print(f"Metrics: {metrics['metrics_file']}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-uio", description="Unified-IO for Keras 3."
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser(
+        "demo",
+        help="Run the bundled trained model on held-out easy-vqa images "
+        "and write an HTML gallery and metrics.",
+    )
+    demo.add_argument("--out", default="keras_uio_demo", help="output folder")
+    demo.add_argument("--preset", default=DEFAULT_PRESET, help="preset name or folder")
+    demo.add_argument(
+        "--num-images", type=int, default=32,
+        help="test images to evaluate (1000 = the whole test split)",
+    )
+    demo.add_argument(
+        "--gallery-images", type=int, default=8, help="images shown in the gallery"
+    )
+    demo.set_defaults(run=_demo)
     info = commands.add_parser(
         "info", help="List presets and run a forward pass of the tiny one."
     )
@@ -182,7 +223,10 @@ def build_parser():
     predict = commands.add_parser(
         "predict", help="Run one task on one input and save the result."
     )
-    predict.add_argument("--preset", required=True, help="preset folder")
+    predict.add_argument(
+        "--preset", default=DEFAULT_PRESET,
+        help=f"preset name or folder (default {DEFAULT_PRESET})",
+    )
     predict.add_argument("--task", required=True, help="task name, e.g. vqa")
     predict.add_argument("--image", default=None, help="input image file")
     predict.add_argument(

@@ -106,13 +106,16 @@ class HostInitializer(keras.initializers.Initializer):
 
 
 def host_conv2d(*args, **kwargs):
-    """`keras.layers.Conv2D` whose default initializers draw on the host."""
+    """A `Conv2D` (fast kernel gradient on JAX, see `conv2d.py`) whose
+    default initializers draw on the host."""
     kwargs.setdefault(
         "kernel_initializer",
         HostInitializer("uniform", 1.0, mode="fan_avg", input_axes=3),
     )
     kwargs.setdefault("bias_initializer", HostInitializer("constant", 0.0))
-    return keras.layers.Conv2D(*args, **kwargs)
+    from keras_uio.layers.conv2d import Conv2D
+
+    return Conv2D(*args, **kwargs)
 
 
 def host_group_norm(*args, **kwargs):

@@ -12,6 +12,7 @@ from keras_uio.models.unified_io.unified_io_preprocessor import (
     UnifiedIOPreprocessor,
 )
 from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+from keras_uio.models.unified_io.unified_io_presets import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vqgan_presets
@@ -229,8 +230,17 @@ class UnifiedIO(Seq2SeqLM):
         A folder written by `keras-uio convert` holds the backbone, the
         VQ-GAN in `vqgan/` and, when converted with `--vocabulary`, the
         tokenizer. Built-in names (`uio_tiny`, `uio_small`, ...) need
-        `load_weights=False` (random weights).
+        `load_weights=False` (random weights). `"uio_tiny_easyvqa"` is the
+        trained model shipped inside the package (see `keras-uio demo`).
+
+        Example:
+        ```python
+        model = keras_uio.UnifiedIO.from_preset("uio_tiny_easyvqa")
+        image = np.zeros((64, 64, 3), "uint8")
+        model.predict_tasks([{"task": "captioning", "image": image}])
+        ```
         """
+        preset = bundled_preset_path(preset)
         backbone = UnifiedIOBackbone.from_preset(preset, load_weights=load_weights)
         if preset in backbone_presets:
             vq_name = backbone_presets[preset]["metadata"]["vqgan"]

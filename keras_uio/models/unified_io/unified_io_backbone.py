@@ -15,6 +15,7 @@ from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
 from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+from keras_uio.models.unified_io.unified_io_presets import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_presets import (
     count_backbone_parameters,
 )
@@ -345,7 +346,9 @@ class UnifiedIOBackbone(Backbone):
         ```
         """
         if preset not in backbone_presets:
-            return super().from_preset(preset, load_weights=load_weights, **kwargs)
+            return super().from_preset(
+                bundled_preset_path(preset), load_weights=load_weights, **kwargs
+            )
         entry = backbone_presets[preset]
         if load_weights:
             checkpoint = entry["metadata"]["checkpoint"]

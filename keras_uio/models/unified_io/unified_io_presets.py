@@ -1,10 +1,43 @@
-"""Built-in Unified-IO architectures.
+"""Built-in Unified-IO architectures and the bundled trained preset.
 
 The four paper sizes (Lu et al., 2023, Table 1) and a tiny one for tests.
 No weights ship with them: convert an original checkpoint with
 `keras-uio convert small_1000k.bin ./uio_small` and load the folder, or pass
 `load_weights=False` for random weights.
+
+`bundled_presets` are trained models inside the package
+(`keras_uio/presets/<name>/`), loaded by name.
 """
+
+import os
+
+PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))), "presets")
+
+bundled_presets = {
+    "uio_tiny_easyvqa": {
+        "description": (
+            "A 1.5M-parameter Unified-IO with a 2.8M-parameter VQ-GAN, "
+            "trained by keras-uio (scripts/train_easy_vqa.py) on easy-vqa: "
+            "VQA, captioning, localization, detection, segmentation, "
+            "classification and text-to-image on 64x64 shape images."
+        ),
+    },
+}
+
+
+def bundled_preset_path(preset):
+    """The folder of a bundled preset name; anything else unchanged."""
+    if isinstance(preset, str) and preset in bundled_presets:
+        path = os.path.join(PRESETS_DIR, preset)
+        if not os.path.isdir(path):
+            raise FileNotFoundError(
+                f"The bundled preset {preset!r} is missing from {path}; "
+                "reinstall keras-uio, or rebuild it with "
+                "`python scripts/train_easy_vqa.py --out " + path + "`."
+            )
+        return path
+    return preset
 
 _COMMON = {
     "vocabulary_size": 33152,

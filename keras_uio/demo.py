@@ -1,0 +1,295 @@
+"""`keras-uio demo`: a trained Unified-IO at work on held-out easy-vqa images.
+
+`evaluate_easy_vqa` runs the seven easy-vqa tasks of a model trained on
+them (the shipped `uio_tiny_easyvqa` preset) on test images and scores
+them; `write_gallery` draws every prediction into an HTML page; `run_demo`
+does both.
+
+Metrics (on the given test records):
+- `vqa_accuracy`: generated answer == the dataset's answer, over every
+  question of the images;
+- `caption_exact_match`: generated caption == "a {color} {shape}";
+- `classification_accuracy`: the shape chosen among the three options;
+- `localization_mean_iou`, `detection_mean_iou`: IoU of the first
+  generated box with the shape's box (0 when none parses);
+  `detection_label_accuracy`: its label is the shape's name;
+- `segmentation_mean_iou`: IoU of the generated mask (all instances) with
+  the shape's mask;
+- `text_to_image_agreement`: for each image's caption, the generated
+  image's colour and shape, as the model itself answers "what color is
+  the shape?" and "what shape is in the image?" about it, both match the
+  caption (`text_to_image_color_agreement` / `..._shape_agreement` apart).
+
+Example:
+```python
+from keras_uio.demo import run_demo
+metrics = run_demo("./demo", num_images=4)
+```
+"""
+
+import html
+import json
+import os
+import time
+
+import numpy as np
+from PIL import Image
+
+from keras_uio.data import easy_vqa
+from keras_uio.tasks.visualize import draw_result
+from keras_uio.tasks.visualize import to_json
+
+DEFAULT_PRESET = "uio_tiny_easyvqa"
+COLOR_QUESTION = "what color is the shape?"
+SHAPE_QUESTION = "what shape is in the image?"
+
+
+def box_iou(a, b):
+    """IoU of two `(x1, y1, x2, y2)` boxes."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def mask_iou(a, b):
+    """IoU of two boolean masks of one shape (1.0 when both are empty)."""
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+
+
+def _first_box(result):
+    boxes = result.get("boxes")
+    if boxes is None or len(boxes) == 0:
+        return None
+    return np.asarray(boxes, float)[0]
+
+
+def _union_mask(result, shape):
+    masks = result.get("masks")
+    if masks is None or len(masks) == 0:
+        return np.zeros(shape, bool)
+    return np.any(np.asarray(masks, bool), axis=0)
+
+
+def _chunks(items, size):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def predict(model, examples, batch_size):
+    """`model.predict_tasks` over `examples` in chunks of `batch_size`."""
+    results = []
+    for chunk in _chunks(examples, batch_size):
+        results.extend(model.predict_tasks(chunk))
+    return results
+
+
+def image_task_examples(record):
+    """One example per easy-vqa task for a test record (VQA: all questions)."""
+    image, shape = record["image"], record["shape"]
+    return {
+        "captioning": [{"task": "captioning", "image": image}],
+        "image_classification": [{
+            "task": "image_classification", "image": image,
+            "answer_options": list(easy_vqa.SHAPES),
+        }],
+        "localization": [{"task": "localization", "image": image,
+                          "object_name": shape}],
+        "object_detection": [{"task": "object_detection", "image": image}],
+        "segmentation": [{"task": "segmentation", "image": image,
+                          "object_name": shape}],
+        "text_to_image": [{"task": "text_to_image",
+                           "description": record["caption"]}],
+        "vqa": [{"task": "vqa", "image": image, "question": q}
+                for q, _ in record["questions"]],
+    }
+
+
+def evaluate_easy_vqa(model, records, batch_size=64):
+    """Runs every easy-vqa task on `records`; returns `(metrics, results)`.
+
+    `results[i]` maps each task name to its result dicts for `records[i]`
+    (a list: one per VQA question, one for the other tasks), plus
+    `"text_to_image_judged"`: the model's answers about its own image.
+    """
+    per_record = [image_task_examples(r) for r in records]
+    names = list(per_record[0])
+    flat = [(i, name, ex) for i, tasks in enumerate(per_record)
+            for name in names for ex in tasks[name]]
+    outputs = predict(model, [ex for _, _, ex in flat], batch_size)
+    results = [{name: [] for name in names} for _ in records]
+    for (i, name, _), out in zip(flat, outputs):
+        results[i][name].append(out)
+
+    judge = []
+    for i, res in enumerate(results):
+        generated = res["text_to_image"][0].get("image")
+        for question in (COLOR_QUESTION, SHAPE_QUESTION):
+            judge.append({"task": "vqa", "image": generated, "question": question})
+    answers = [out.get("answer", out.get("text", ""))
+               for out in predict(model, judge, batch_size)]
+    for i, res in enumerate(results):
+        res["text_to_image_judged"] = {
+            "color": answers[2 * i], "shape": answers[2 * i + 1]}
+    return _metrics(records, results), results
+
+
+def _answer(result):
+    return str(result.get("answer", result.get("text", ""))).strip()
+
+
+def _metrics(records, results):
+    vqa_hits, vqa_total = 0, 0
+    rows = {k: [] for k in (
+        "caption_exact_match", "classification_accuracy",
+        "localization_mean_iou", "detection_mean_iou",
+        "detection_label_accuracy", "segmentation_mean_iou",
+        "text_to_image_color_agreement", "text_to_image_shape_agreement",
+        "text_to_image_agreement")}
+    for record, res in zip(records, results):
+        for (_, answer), out in zip(record["questions"], res["vqa"]):
+            vqa_hits += _answer(out) == answer
+            vqa_total += 1
+        rows["caption_exact_match"].append(
+            res["captioning"][0].get("caption", "").strip() == record["caption"])
+        rows["classification_accuracy"].append(
+            res["image_classification"][0].get("label") == record["shape"])
+        for task, key in (("localization", "localization_mean_iou"),
+                          ("object_detection", "detection_mean_iou")):
+            box = _first_box(res[task][0])
+            rows[key].append(0.0 if box is None else box_iou(box, record["box"]))
+        labels = res["object_detection"][0].get("labels") or [""]
+        rows["detection_label_accuracy"].append(labels[0] == record["shape"])
+        rows["segmentation_mean_iou"].append(mask_iou(
+            _union_mask(res["segmentation"][0], record["mask"].shape),
+            record["mask"]))
+        judged = res["text_to_image_judged"]
+        color_ok = judged["color"] == record["color"]
+        shape_ok = judged["shape"] == record["shape"]
+        rows["text_to_image_color_agreement"].append(color_ok)
+        rows["text_to_image_shape_agreement"].append(shape_ok)
+        rows["text_to_image_agreement"].append(color_ok and shape_ok)
+    metrics = {"num_images": len(records), "num_questions": vqa_total,
+               "vqa_accuracy": vqa_hits / max(vqa_total, 1)}
+    metrics.update({k: float(np.mean(v)) for k, v in rows.items()})
+    return metrics
+
+
+def _prompt(task_name, example):
+    from keras_uio.tasks import get_task
+
+    fields = {k: v for k, v in example.items() if k != "task"}
+    return get_task(task_name).build_prompt(**fields)
+
+
+def _summary(task_name, result):
+    for key in ("answer", "caption", "label"):
+        if result.get(key):
+            return str(result[key])
+    if result.get("boxes") is not None and len(result["boxes"]):
+        boxes = np.round(np.asarray(result["boxes"], float), 1).tolist()
+        labels = result.get("labels")
+        return f"boxes {boxes}" + (f" labels {labels}" if labels else "")
+    if task_name in ("segmentation", "text_to_image"):
+        return "(image)"
+    return result.get("text", "") or "(nothing parsed)"
+
+
+def write_gallery(out_dir, records, results, metrics, scale=3):
+    """Writes `index.html` + one PNG per prediction; returns the HTML path."""
+    os.makedirs(out_dir, exist_ok=True)
+    rows = []
+    for i, (record, res) in enumerate(zip(records, results)):
+        stem = f"test_{record['image_id']}"
+        examples = image_task_examples(record)
+        cells = [_cell(out_dir, f"{stem}_input.png", record["image"], scale,
+                       "input", f"{record['caption']} (truth)")]
+        for name in ("captioning", "image_classification", "localization",
+                     "object_detection", "segmentation", "text_to_image"):
+            result = res[name][0]
+            image = None if name == "text_to_image" else record["image"]
+            picture = np.asarray(draw_result(image, result))
+            if name == "text_to_image":
+                picture = result.get("image", np.zeros((64, 64, 3)))
+                judged = res["text_to_image_judged"]
+                text = f"judged: {judged['color']} {judged['shape']}"
+            else:
+                text = _summary(name, result)
+            cells.append(_cell(out_dir, f"{stem}_{name}.png", picture, scale,
+                               _prompt(name, examples[name][0]), text))
+        qa = "".join(
+            f"<li>{html.escape(q)} <b>{html.escape(_answer(out))}</b> "
+            f"<small>(truth: {html.escape(a)})</small></li>"
+            for (q, a), out in zip(record["questions"], res["vqa"]))
+        rows.append(f"<tr>{''.join(cells)}<td><ul>{qa}</ul></td></tr>")
+    table = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>"
+        if isinstance(v, float) else
+        f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
+        for k, v in metrics.items() if not isinstance(v, dict))
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<title>keras-uio demo</title><style>"
+        "body{font-family:sans-serif} td{vertical-align:top;padding:4px}"
+        "figure{margin:0} figcaption{font-size:12px;max-width:200px}"
+        "</style></head><body><h1>keras-uio demo: easy-vqa test images</h1>"
+        f"<p>Model: {html.escape(str(metrics.get('preset', '')))}</p>"
+        f"<h2>Metrics</h2><table>{table}</table>"
+        "<h2>Predictions</h2><table>"
+        "<tr><th>input</th><th>captioning</th><th>classification</th>"
+        "<th>localization</th><th>detection</th><th>segmentation</th>"
+        "<th>text-to-image</th><th>VQA</th></tr>"
+        f"{''.join(rows)}</table></body></html>"
+    )
+    path = os.path.join(out_dir, "index.html")
+    with open(path, "w") as f:
+        f.write(page)
+    return path
+
+
+def _cell(out_dir, name, picture, scale, prompt, text):
+    picture = np.asarray(picture)
+    if picture.dtype != np.uint8:
+        picture = (np.clip(picture, 0, 1) * 255).round().astype(np.uint8)
+    image = Image.fromarray(picture)
+    image = image.resize((image.width * scale, image.height * scale),
+                         Image.NEAREST)
+    image.save(os.path.join(out_dir, name))
+    return (f"<td><figure><img src='{html.escape(name)}'><figcaption>"
+            f"<i>{html.escape(prompt)}</i><br>{html.escape(text)}"
+            "</figcaption></figure></td>")
+
+
+def run_demo(out_dir, preset=DEFAULT_PRESET, num_images=16, gallery_images=8,
+             batch_size=64):
+    """Evaluates `preset` on the first `num_images` easy-vqa test images.
+
+    Writes `out_dir/index.html` (the first `gallery_images` images with
+    every prediction drawn), `out_dir/metrics.json`, and returns the
+    metrics dict (with the paths under `"gallery"` and `"metrics_file"`).
+    """
+    from keras_uio.models.unified_io.unified_io import UnifiedIO
+
+    if not 1 <= int(num_images) <= 1000:
+        raise ValueError(
+            f"`num_images` must be in [1, 1000] (the easy-vqa test split). "
+            f"Received: {num_images}"
+        )
+    start = time.time()
+    model = UnifiedIO.from_preset(preset)
+    records = easy_vqa.load_records("test", limit=int(num_images))
+    metrics, results = evaluate_easy_vqa(model, records, batch_size=batch_size)
+    metrics["preset"] = preset
+    metrics["seconds"] = round(time.time() - start, 1)
+    shown = min(int(gallery_images), len(records))
+    gallery = write_gallery(out_dir, records[:shown], results[:shown], metrics)
+    metrics_file = os.path.join(out_dir, "metrics.json")
+    with open(metrics_file, "w") as f:
+        json.dump(to_json(metrics), f, indent=2)
+    metrics["gallery"] = gallery
+    metrics["metrics_file"] = metrics_file
+    return metrics
