@@ -13,7 +13,7 @@ from keras_uio.layers.vqgan_upsample import VQGANUpsample
 from keras_uio.layers.host_initializer import host_conv2d
 from keras_uio.layers.host_initializer import host_group_norm
 
-NORM_GROUPS = 32
+NORM_GROUPS = 32  # taming-transformers' (and so Unified-IO's) group norms
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -51,6 +51,11 @@ class VQGAN(Backbone):
         embed_dim: int. Size of a code vector; must equal `z_channels`.
         in_channels: int. Channels of the input images.
         out_channels: int. Channels of the reconstructed images.
+        norm_groups: int. Groups of every group normalization (32 in the
+            original). Each level's channel count must be divisible by it.
+            With as many groups as channels a group norm is an instance
+            norm, which erases a level's per-channel means (e.g. the
+            colour of a small flat shape); small tokenizers want fewer.
         dtype: string or `keras.DTypePolicy`. Group norms and the
             nearest-code search always run in float32.
         **kwargs: other `keras_hub.models.Backbone` arguments (`name`, ...).
@@ -85,6 +90,7 @@ class VQGAN(Backbone):
         embed_dim=256,
         in_channels=3,
         out_channels=3,
+        norm_groups=NORM_GROUPS,
         dtype=None,
         **kwargs,
     ):
@@ -99,6 +105,7 @@ class VQGAN(Backbone):
             embed_dim=embed_dim,
             in_channels=in_channels,
             out_channels=out_channels,
+            norm_groups=norm_groups,
         )
         grid_size = _grid_size(config)
 
@@ -146,6 +153,7 @@ class VQGAN(Backbone):
         self.embed_dim = config["embed_dim"]
         self.in_channels = config["in_channels"]
         self.out_channels = config["out_channels"]
+        self.norm_groups = config["norm_groups"]
         self.grid_size = grid_size
 
     @property
@@ -284,6 +292,7 @@ class VQGAN(Backbone):
                 "embed_dim": self.embed_dim,
                 "in_channels": self.in_channels,
                 "out_channels": self.out_channels,
+                "norm_groups": self.norm_groups,
             }
         )
         return config
@@ -302,6 +311,7 @@ CONFIG_FIELDS = (
     "embed_dim",
     "in_channels",
     "out_channels",
+    "norm_groups",
 )
 
 
@@ -342,6 +352,7 @@ def validate_vqgan_config(
     embed_dim,
     in_channels=3,
     out_channels=3,
+    norm_groups=NORM_GROUPS,
 ):
     """Checks a VQ-GAN configuration; returns it as a normalised dict.
 
@@ -362,6 +373,7 @@ def validate_vqgan_config(
         "embed_dim": _positive_int("embed_dim", embed_dim),
         "in_channels": _positive_int("in_channels", in_channels),
         "out_channels": _positive_int("out_channels", out_channels),
+        "norm_groups": _positive_int("norm_groups", norm_groups),
     }
     if config["z_channels"] != config["embed_dim"]:
         raise ValueError(
@@ -379,11 +391,12 @@ def validate_vqgan_config(
         )
     for i, multiplier in enumerate(config["channel_multipliers"]):
         width = config["channels"] * multiplier
-        if width % NORM_GROUPS != 0:
+        if width % config["norm_groups"] != 0:
             raise ValueError(
                 f"`channels * channel_multipliers[{i}]` must be divisible by "
-                f"{NORM_GROUPS} (the group-norm groups). Received: "
-                f"channels={channels}, channel_multipliers[{i}]={multiplier}"
+                f"`norm_groups`. Received: channels={channels}, "
+                f"channel_multipliers[{i}]={multiplier}, "
+                f"norm_groups={config['norm_groups']}"
             )
     return config
 
@@ -414,15 +427,18 @@ def _swish(name, dtype):
     return keras.layers.Activation("silu", dtype=dtype, name=name)
 
 
-def _middle(x, dtype):
-    x = VQGANResBlock(x.shape[-1], dtype=dtype, name="mid_block_1")(x)
-    x = VQGANAttentionBlock(dtype=dtype, name="mid_attn_1")(x)
-    return VQGANResBlock(x.shape[-1], dtype=dtype, name="mid_block_2")(x)
+def _middle(x, groups, dtype):
+    def block(name):
+        return VQGANResBlock(x.shape[-1], groups=groups, dtype=dtype, name=name)
+
+    x = block("mid_block_1")(x)
+    x = VQGANAttentionBlock(groups=groups, dtype=dtype, name="mid_attn_1")(x)
+    return block("mid_block_2")(x)
 
 
-def _output_head(x, filters, dtype):
+def _output_head(x, filters, groups, dtype):
     x = host_group_norm(
-        groups=NORM_GROUPS, epsilon=1e-6, dtype=dtype, name="norm_out"
+        groups=groups, epsilon=1e-6, dtype=dtype, name="norm_out"
     )(x)
     x = _swish("swish_out", dtype)(x)
     return _conv(filters, 3, "conv_out", dtype)(x)
@@ -432,6 +448,7 @@ def _build_encoder(config, dtype):
     """image [B, R, R, in] -> latents [B, grid, grid, z_channels]."""
     size = config["image_size"]
     multipliers = config["channel_multipliers"]
+    groups = config["norm_groups"]
     images = keras.Input((size, size, config["in_channels"]), name="images")
     x = _conv(config["channels"], 3, "conv_in", dtype)(images)
     resolutions = _level_resolutions(config)
@@ -439,17 +456,18 @@ def _build_encoder(config, dtype):
         for block in range(config["num_res_blocks"]):
             x = VQGANResBlock(
                 config["channels"] * multiplier,
+                groups=groups,
                 dtype=dtype,
                 name=f"down_{level}_block_{block}",
             )(x)
             if resolutions[level] in config["attention_resolutions"]:
                 x = VQGANAttentionBlock(
-                    dtype=dtype, name=f"down_{level}_attn_{block}"
+                    groups=groups, dtype=dtype, name=f"down_{level}_attn_{block}"
                 )(x)
         if level != len(multipliers) - 1:
             x = VQGANDownsample(dtype=dtype, name=f"down_{level}_downsample")(x)
-    x = _middle(x, dtype)
-    x = _output_head(x, config["z_channels"], dtype)
+    x = _middle(x, groups, dtype)
+    x = _output_head(x, config["z_channels"], groups, dtype)
     return keras.Model(images, x, name="encoder")
 
 
@@ -457,27 +475,29 @@ def _build_decoder(config, dtype):
     """latents [B, grid, grid, z_channels] -> images [B, R, R, out]."""
     grid = _grid_size(config)
     multipliers = config["channel_multipliers"]
+    groups = config["norm_groups"]
     latents = keras.Input((grid, grid, config["z_channels"]), name="latents")
     x = _conv(config["channels"] * multipliers[-1], 3, "conv_in", dtype)(
         latents
     )
-    x = _middle(x, dtype)
+    x = _middle(x, groups, dtype)
     resolutions = _level_resolutions(config)
     # Levels run from the lowest resolution up; `up_0` is the lowest.
     for index, level in enumerate(reversed(range(len(multipliers)))):
         for block in range(config["num_res_blocks"] + 1):
             x = VQGANResBlock(
                 config["channels"] * multipliers[level],
+                groups=groups,
                 dtype=dtype,
                 name=f"up_{index}_block_{block}",
             )(x)
             if resolutions[level] in config["attention_resolutions"]:
                 x = VQGANAttentionBlock(
-                    dtype=dtype, name=f"up_{index}_attn_{block}"
+                    groups=groups, dtype=dtype, name=f"up_{index}_attn_{block}"
                 )(x)
         if level != 0:
             x = VQGANUpsample(dtype=dtype, name=f"up_{index}_upsample")(x)
-    x = _output_head(x, config["out_channels"], dtype)
+    x = _output_head(x, config["out_channels"], groups, dtype)
     return keras.Model(latents, x, name="decoder")
 
 

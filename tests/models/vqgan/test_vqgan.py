@@ -118,6 +118,21 @@ def test_config_round_trip(small):
         assert config[field] == expected
 
 
+def test_norm_groups_reach_every_group_normalization():
+    vqgan = VQGAN(**{**SMALL, "channels": 24, "norm_groups": 8})
+    norms = [
+        layer
+        for model in (vqgan.encoder, vqgan.decoder)
+        for layer in model._flatten_layers()
+        if isinstance(layer, keras.layers.GroupNormalization)
+    ]
+    assert len(norms) > 10 and {n.groups for n in norms} == {8}
+    config = vqgan.get_config()
+    assert config["norm_groups"] == 8
+    assert VQGAN.from_config(config).get_config() == config
+    assert VQGAN(**SMALL).norm_groups == 32  # the original's
+
+
 def test_save_to_preset_and_from_preset(small, images, tmp_path):
     small.save_to_preset(str(tmp_path))
     restored = keras_hub.models.Backbone.from_preset(str(tmp_path))
@@ -179,7 +194,9 @@ def test_decode_rejects_bad_codes(small, codes, message):
     [
         (dict(z_channels=16), r"`z_channels` must equal `embed_dim`"),
         (dict(image_size=33), r"`image_size` must be divisible by 2\*\*1"),
-        (dict(channels=48), r"divisible by 32"),
+        (dict(channels=48), r"divisible by `norm_groups`.*norm_groups=32"),
+        (dict(norm_groups=6), r"channel_multipliers\[0\]=1, norm_groups=6"),
+        (dict(norm_groups=0), r"`norm_groups` must be an int >= 1"),
         (dict(channel_multipliers=()), r"`channel_multipliers` must not be"),
         (dict(num_res_blocks=0), r"`num_res_blocks` must be an int >= 1"),
         (dict(codebook_size=2.5), r"`codebook_size` must be an int"),
