@@ -137,3 +137,131 @@ def test_vqgan_is_frozen_by_default(tiny_proto):
     assert not model.vqgan.trainable
     vqgan_ids = {id(v) for v in model.vqgan.weights}
     assert vqgan_ids and not vqgan_ids & {id(v) for v in model.trainable_variables}
+
+
+def _small_model_and_batch(tiny_proto, dtype=None, seed=5):
+    """A 1+1-layer model on 64x64 images (16 patches, 16 image codes) and a
+    4-example batch whose halves hold equally many target tokens."""
+    from keras_uio import UnifiedIOImageConverter
+
+    keras.utils.set_random_seed(seed)
+    tokenizer = UnifiedIOTokenizer(proto=tiny_proto, image_vocab_size=256)
+    config = {
+        **backbone_presets["uio_tiny"]["config"],
+        "vocabulary_size": tokenizer.vocab.text_vocab_size,
+        "num_encoder_layers": 1,
+        "num_decoder_layers": 1,
+        "image_size": 64,
+        "max_decoder_image_length": 16,
+    }
+    preprocessor = UnifiedIOPreprocessor(
+        tokenizer,
+        image_converter=UnifiedIOImageConverter(image_size=64),
+        encoder_sequence_length=24,
+        decoder_sequence_length=16,
+    )
+    rng = np.random.default_rng(seed)
+    x, y, sw = preprocessor(
+        {
+            "prompt": ["what color is the shape ?"] * 4,
+            "image": list(rng.integers(0, 255, (4, 40, 64, 3), dtype=np.uint8)),
+            "target_text": ["a blue triangle", "red circle"] * 2,
+            "target_codes": rng.integers(0, 256, (4, 16)),
+        }
+    )
+    return UnifiedIO(UnifiedIOBackbone(**config, dtype=dtype)), (x, y, sw)
+
+
+def test_gradient_accumulation_equals_one_large_batch(tiny_proto):
+    """2 accumulated steps of batch 2 == 1 step of batch 4 (SGD).
+
+    `compile(gradient_accumulation_steps=k)` only sets the optimiser's own
+    `gradient_accumulation_steps` (checked below and in the next test), so
+    this covers an optimiser built with it too."""
+    model, (x, y, sw) = _small_model_and_batch(tiny_proto)
+    text = np.asarray(sw["text_decoder_targets"])
+    assert text[:2].sum() == text[2:].sum()  # same token count per half
+    initial = model.get_weights()
+
+    def train(steps, batch_size):
+        model.set_weights(initial)
+        if steps == 1:
+            model.compile(optimizer=keras.optimizers.SGD(0.5))
+        else:
+            model.compile(
+                optimizer=keras.optimizers.SGD(0.5),
+                gradient_accumulation_steps=steps,
+            )
+            assert model.optimizer.gradient_accumulation_steps == steps
+        model.fit(x, y, sample_weight=sw, batch_size=batch_size, epochs=1,
+                  shuffle=False, verbose=0)
+        assert int(model.optimizer.iterations) == 1  # one update either way
+        return [np.asarray(v) for v in model.trainable_variables]
+
+    large = train(1, batch_size=4)
+    accumulated = train(2, batch_size=2)
+    moved = max(np.abs(a - b).max() for a, b in zip(large, initial))
+    assert moved > 1e-3  # the update is not trivially zero
+    for a, b in zip(large, accumulated):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_gradient_accumulation_argument_is_checked(tiny_proto):
+    model, _ = _small_model_and_batch(tiny_proto)
+    with pytest.raises(ValueError, match="int >= 2"):
+        model.compile(gradient_accumulation_steps=1)
+    with pytest.raises(ValueError, match="already accumulates 3"):
+        model.compile(
+            optimizer=keras.optimizers.SGD(gradient_accumulation_steps=3),
+            gradient_accumulation_steps=2,
+        )
+    model.compile(optimizer="sgd", gradient_accumulation_steps=4)
+    assert model.optimizer.gradient_accumulation_steps == 4
+    model.compile(optimizer=keras.optimizers.SGD(gradient_accumulation_steps=3))
+    assert model.optimizer.gradient_accumulation_steps == 3
+
+
+def test_mixed_bfloat16_training(tiny_proto):
+    import ml_dtypes
+
+    model, (x, y, sw) = _small_model_and_batch(tiny_proto, dtype="mixed_bfloat16")
+    backbone = model.backbone
+    assert all(v.dtype == "float32" for v in model.variables)
+    for layer in (backbone.encoder_layers[0], backbone.decoder_layers[0],
+                  backbone.modality_logits):
+        assert layer.compute_dtype == "bfloat16"
+    outputs = model.predict(x, verbose=0)
+    for key in ("text_logits", "image_logits", "text_token_logits", "image_code_logits"):
+        assert outputs[key].dtype == np.float32
+    # The output matmul itself runs in bfloat16: before the 1/sqrt(64) = 1/8
+    # scale (exact in binary) every logit is a bfloat16 number.
+    raw = np.asarray(outputs["text_token_logits"]) * 8.0
+    np.testing.assert_array_equal(raw, raw.astype(ml_dtypes.bfloat16).astype("float32"))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    loss = model.compute_loss(x, y, outputs, sw)
+    assert keras.backend.standardize_dtype(loss.dtype) == "float32"
+    history = model.fit(x, y, sample_weight=sw, batch_size=4, epochs=8, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all()
+    assert losses[-1] < 0.8 * losses[0]
+    assert all(v.dtype == "float32" for v in model.variables)
+
+
+def test_training_on_a_patch_subset_equals_masking_the_rest(tiny_proto):
+    """Batches with `image_input_indices` (the paper's patch subset, what
+    `Mixture(num_image_patches=n)` yields) give the loss of the full batch
+    with the other patches masked, and fit on them."""
+    from keras_uio.data import select_patches
+
+    model, (x, y, sw) = _small_model_and_batch(tiny_proto)
+    indices, kept = select_patches(x["image_input_masks"], 6, np.random.default_rng(0))
+    masked = dict(x, image_input_masks=np.zeros_like(x["image_input_masks"]))
+    for row, (index, keep) in enumerate(zip(indices, kept)):
+        masked["image_input_masks"][row, index[keep > 0]] = 1
+    subset = dict(x, image_input_indices=indices, image_input_masks=kept)
+    full_loss = model.compute_loss(masked, y, model(masked), sw)
+    subset_loss = model.compute_loss(subset, y, model(subset), sw)
+    np.testing.assert_allclose(float(subset_loss), float(full_loss), rtol=1e-5)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    history = model.fit(subset, y, sample_weight=sw, batch_size=4, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()

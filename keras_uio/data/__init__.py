@@ -24,7 +24,7 @@ from keras_uio.data.objectives import OBJECTIVES
 from keras_uio.data.objectives import DenoisingTask
 from keras_uio.data.objectives import drop_modality
 from keras_uio.data.objectives import hide_patches
-from keras_uio.data.objectives import keep_random_patches
 from keras_uio.data.objectives import random_spans_noise_mask
+from keras_uio.data.objectives import select_patches
 from keras_uio.data.objectives import span_corruption
 from keras_uio.data.objectives import undo_span_corruption

@@ -46,7 +46,7 @@ from keras_uio.data.objectives import PATCH_MASK_RATIO_KEY
 from keras_uio.data.objectives import PROMPT_IDS_KEY
 from keras_uio.data.objectives import TARGET_IDS_KEY
 from keras_uio.data.objectives import hide_patches
-from keras_uio.data.objectives import keep_random_patches
+from keras_uio.data.objectives import select_patches
 from keras_uio.tasks import get_task
 
 # The 8 task groups of the paper's multi-task stage and their batch shares.
@@ -277,11 +277,12 @@ class Mixture:
             renormalised over the groups present.
         temperature: T of the `size ** (1 / T)` weighting (2.0).
         seed: int.
-        num_image_patches: optional int: keep a random subset of at most
-            this many visible patches per image in `image_input_masks`
-            (the paper: 256 of 576 for multi-task, 128 for pre-training).
-            This is the paper's masking; it saves compute only if the model
-            drops masked patches (ours keeps the 576 slots and masks them).
+        num_image_patches: optional int: encode a random subset of at most
+            this many visible patches per image (the paper: 256 of 576 for
+            multi-task, 128 for pre-training). Batches then carry
+            `image_input_indices [B, n]` and a compacted `image_input_masks
+            [B, n]` (`select_patches`), and the encoder runs on `n` image
+            positions, not 576.
         tokenizer: optional tokenizer given to tasks built from a name.
 
     Attributes:
@@ -510,7 +511,8 @@ class Mixture:
         batch_size = _check_batch_size(batch_size)
         if image_targets is None:
             image_targets = self.image_targets()
-        signature = output_signature(preprocessor, batch_size, image_targets)
+        signature = output_signature(preprocessor, batch_size, image_targets,
+                                     self.num_image_patches)
         epochs = itertools.count()
 
         def generator():
@@ -536,18 +538,20 @@ def _check_batch_size(batch_size):
 
 
 # ------------------------------------------------------ preprocessing
-def _shapes(preprocessor, image_targets):
+def _shapes(preprocessor, image_targets, num_image_patches=None):
     le = preprocessor.encoder_sequence_length
     ld = preprocessor.decoder_sequence_length
     size = preprocessor.image_converter.image_size[0]
+    patches = num_image_patches or preprocessor.image_converter.num_patches
     x = {
         "text_encoder_inputs": ((le,), "int32"),
         "image_encoder_inputs": ((size, size, 3), "float32"),
-        "image_input_masks": ((preprocessor.image_converter.num_patches,),
-                              "int32"),
+        "image_input_masks": ((patches,), "int32"),
         "text_decoder_inputs": ((ld,), "int32"),
         "text_decoder_masks": ((ld,), "int32"),
     }
+    if num_image_patches:
+        x["image_input_indices"] = ((patches,), "int32")
     if image_targets:
         conv = preprocessor.target_image_converter
         t = conv.image_size[0]
@@ -557,13 +561,14 @@ def _shapes(preprocessor, image_targets):
     return x, y, dict(y)
 
 
-def output_signature(preprocessor, batch_size, image_targets=True):
+def output_signature(preprocessor, batch_size, image_targets=True,
+                     num_image_patches=None):
     """`tf.TensorSpec`s of `preprocess_examples`' batches (for tf.data)."""
     import tensorflow as tf
 
     return tuple(
         {k: tf.TensorSpec((batch_size,) + s, d) for k, (s, d) in part.items()}
-        for part in _shapes(preprocessor, image_targets)
+        for part in _shapes(preprocessor, image_targets, num_image_patches)
     )
 
 
@@ -597,7 +602,8 @@ def preprocess_examples(examples, preprocessor, rng=None,
       (`hide_patches`, masked image denoising);
     - `"task"` / `"source"` tags (ignored).
     Then `num_image_patches` keeps a random subset of the visible patches
-    of every image (`keep_random_patches`).
+    of every image, compacted: `image_input_indices` and `image_input_masks`
+    become `[B, num_image_patches]` (`select_patches`).
 
     With `image_targets`, every batch has `x["image_decoder_targets"]`
     (`[B, 256, 256, 3]`) and `x["image_target_masks"]` (`[B, 256]`), zero
@@ -616,7 +622,14 @@ def preprocess_examples(examples, preprocessor, rng=None,
         rng = np.random.default_rng()
     if not examples:
         raise ValueError("`examples` must not be empty.")
-    shapes = _shapes(preprocessor, image_targets)
+    if num_image_patches is not None:
+        total = preprocessor.image_converter.num_patches
+        if not 1 <= num_image_patches <= total:
+            raise ValueError(
+                f"`num_image_patches` must be in [1, {total}] (the image "
+                f"converter's patches). Received: {num_image_patches!r}"
+            )
+    shapes = _shapes(preprocessor, image_targets, num_image_patches)
     eos = preprocessor.tokenizer.vocab.eos_id
     rows = []
     for i, example in enumerate(examples):
@@ -663,7 +676,7 @@ def preprocess_examples(examples, preprocessor, rng=None,
             x["image_input_masks"] = hide_patches(
                 x["image_input_masks"], ratio, rng)
         if num_image_patches is not None:
-            x["image_input_masks"] = keep_random_patches(
+            x["image_input_indices"], x["image_input_masks"] = select_patches(
                 x["image_input_masks"], num_image_patches, rng)
         extra = set(x) - set(shapes[0])
         if extra:

@@ -306,35 +306,55 @@ def hide_patches(patch_mask, mask_ratio=IMAGE_MASK_RATIO, rng=None):
     return out
 
 
-def keep_random_patches(patch_mask, num_patches, rng=None):
-    """Keep at most `num_patches` random visible patches per image.
+def select_patches(patch_mask, num_patches, rng=None):
+    """A random subset of at most `num_patches` visible patches per image.
 
     The paper trains on a random subset of the 576 patches: 128
-    (pre-training) or 256 (multi-task). Here the subset is expressed in the
-    encoder's patch mask, so it changes what the model attends to; it saves
-    compute only if the model drops masked patches from the sequence (the
-    backbone here keeps the fixed 576-patch layout and masks them).
+    (pre-training) or 256 (multi-task). The subset is returned compacted,
+    so that the encoder runs on `num_patches` image positions instead of
+    576 (`UnifiedIOBackbone.encode(..., image_input_indices=...)`): the
+    kept patches' indices in ascending order and a mask that is 0 for the
+    slots left over when an image has fewer visible patches (padding).
+
+    Args:
+        patch_mask: `[num_patches_total]` or `[batch, num_patches_total]`
+            0/1 ints (the preprocessor's `image_input_masks`).
+        num_patches: int, the number of slots kept.
+        rng: `np.random.Generator` or seed.
+
+    Returns:
+        `(indices, mask)`, int32 `[..., num_patches]` each.
 
     Example:
-    >>> m = keep_random_patches(np.ones((2, 576), "int32"), 256, 0)
-    >>> m.sum(axis=1).tolist()
-    [256, 256]
+    >>> indices, mask = select_patches(np.ones((2, 576), "int32"), 256, 0)
+    >>> indices.shape, mask.sum(axis=1).tolist()
+    ((2, 256), [256, 256])
     """
     rng = _check_rng(rng)
-    if int(num_patches) != num_patches or num_patches < 0:
+    if isinstance(num_patches, bool) or int(num_patches) != num_patches \
+            or num_patches < 1:
         raise ValueError(
-            "`num_patches` must be a non-negative int. Received: "
+            "`num_patches` must be a positive int. Received: "
             f"{num_patches!r}"
         )
+    num_patches = int(num_patches)
     mask = _check_patch_mask(patch_mask)
-    out = mask.copy()
-    rows = out[None] if out.ndim == 1 else out
-    for row in rows:
+    if num_patches > mask.shape[-1]:
+        raise ValueError(
+            f"`num_patches` ({num_patches}) is more than the image has "
+            f"({mask.shape[-1]} patches)."
+        )
+    rows = mask.reshape(-1, mask.shape[-1])
+    indices = np.zeros((len(rows), num_patches), np.int32)
+    kept = np.zeros((len(rows), num_patches), np.int32)
+    for row, index, keep in zip(rows, indices, kept):
         visible = np.flatnonzero(row)
-        extra = len(visible) - int(num_patches)
-        if extra > 0:
-            row[rng.choice(visible, extra, replace=False)] = 0
-    return out
+        if len(visible) > num_patches:
+            visible = np.sort(rng.choice(visible, num_patches, replace=False))
+        index[: len(visible)] = visible
+        keep[: len(visible)] = 1
+    shape = mask.shape[:-1] + (num_patches,)
+    return indices.reshape(shape), kept.reshape(shape)
 
 
 # ---------------------------------------------------------- modalities

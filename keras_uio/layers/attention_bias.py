@@ -90,6 +90,32 @@ class AttentionBias(keras.layers.Layer):
         relative = self.relative(text_length=text_length, image_length=image_length)
         return relative + self.absolute(positions)
 
+    def subset(self, positions, text_length, index, mask):
+        """Encoder bias over a subset of the positions, per example.
+
+        Args:
+            positions: `[1, L, hidden_dim]` raw position embeddings of the
+                full sequence (`text_length` text positions, then image).
+            text_length: int, the text positions in `positions`.
+            index: `[B, L']` int, the positions kept (into `[0, L)`).
+            mask: `[B, L']` 1 for the kept positions that are real.
+
+        Returns float32 `[B, num_heads, L', L']`: the full sequence's
+        position bias at the kept rows and columns plus the key padding of
+        `mask`, so attention over the subset equals attention over the
+        full sequence with every other position masked.
+        """
+        length = ops.shape(positions)[1]
+        full = self.position_bias(positions, text_length, length - text_length)
+        rows = ops.transpose(ops.take(full[0], index, axis=1), (1, 0, 2, 3))
+        kept = ops.shape(index)[1]
+        columns = ops.broadcast_to(
+            index[:, None, None, :],
+            (ops.shape(index)[0], self.num_heads, kept, kept),
+        )
+        bias = ops.take_along_axis(rows, columns, axis=3)
+        return bias + key_padding_bias(mask)
+
     def call(self, positions, text_mask, image_mask):
         text_length = ops.shape(text_mask)[1]
         image_length = ops.shape(image_mask)[1]

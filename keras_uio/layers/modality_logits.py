@@ -45,6 +45,65 @@ class ModalityLogits(keras.layers.Layer):
         logits = ops.cast(logits, "float32") / float(self.hidden_dim) ** 0.5
         return ops.where(forbidden, MASKED, logits)
 
+    def project(self, hidden, embeddings, text_length, full_vocabulary=True):
+        """Logits of each modality computed over its own ids only.
+
+        The training-path output layer: text positions are multiplied by
+        the text + location rows of the tied embedding table only, image
+        positions by the image-code rows only, which skips a third (text)
+        and two thirds (image) of the full-vocabulary matmul. Equal to
+        `call(hidden @ embeddings^T, text_length)` on the ids it keeps.
+
+        Args:
+            hidden: `[B, Lt + Li, E]` final decoder states.
+            embeddings: `[vocabulary_size + image_vocabulary_size, E]`, the
+                tied token embeddings.
+            text_length: int, or a `[B, Lt]` tensor whose length is used.
+            full_vocabulary: bool. `True` pads each part back to the full
+                width with -1e10 for the other modality (the same shape and
+                values as `call`); `False` returns `text [B, Lt,
+                vocabulary_size]` (index = id) and `image [B, Li,
+                image_vocabulary_size]` (index = image code = id -
+                vocabulary_size).
+
+        Returns:
+            `(text_logits, image_logits)`, float32 (the matmul itself runs
+            in the layer's compute dtype: bfloat16 under a bfloat16 policy,
+            where `call`'s input comes from a float32 matmul).
+        """
+        if not isinstance(text_length, int):
+            text_length = ops.shape(text_length)[1]
+        # The matmul runs in the compute dtype (bfloat16 under a
+        # `mixed_bfloat16` policy, as T5X does); the result is float32.
+        table = ops.cast(embeddings, self.compute_dtype)
+        scale = float(self.hidden_dim) ** 0.5
+        total = ops.shape(table)[0]
+        parts = []
+        for image_mode, rows in (
+            (False, hidden[:, :text_length]),
+            (True, hidden[:, text_length:]),
+        ):
+            if image_mode:
+                own = table[self.vocabulary_size :]
+            else:
+                own = table[: self.vocabulary_size]
+            rows = ops.cast(rows, self.compute_dtype)
+            logits = ops.matmul(rows, ops.transpose(own))
+            logits = ops.cast(logits, "float32") / scale
+            if full_vocabulary:
+                logits = self.widen(logits, image_mode, total)
+            parts.append(logits)
+        return tuple(parts)
+
+    def widen(self, logits, image_mode, total_size):
+        """Pads own-id logits (`project(..., full_vocabulary=False)`) back to
+        `total_size` ids, with -1e10 for the other modality's ids."""
+        if image_mode:
+            pad = (self.vocabulary_size, 0)
+        else:
+            pad = (0, total_size - self.vocabulary_size)
+        return ops.pad(logits, [(0, 0), (0, 0), pad], constant_values=MASKED)
+
     def call(self, logits, text_length):
         if not isinstance(text_length, int):
             text_length = ops.shape(text_length)[1]

@@ -14,7 +14,7 @@ from keras_uio.data import PAPER_GROUP_RATES
 from keras_uio.data import DenoisingTask
 from keras_uio.data import Mixture
 from keras_uio.data import MixtureEntry
-from keras_uio.data import keep_random_patches
+from keras_uio.data import select_patches
 from keras_uio.tasks import TASKS
 
 
@@ -239,18 +239,25 @@ def test_configuration_errors():
         Mixture([("text_qa", [QA])], temperature=0)
 
 
-def test_keep_random_patches():
+def test_select_patches():
     rng = np.random.default_rng(0)
     masks = np.ones((3, 576), np.int32)
-    masks[2, 300:] = 0  # a padded image: 300 visible patches
-    out = keep_random_patches(masks, 256, rng)
-    assert out.sum(axis=1).tolist() == [256, 256, 256]
-    assert not out[2, 300:].any()  # padding stays hidden
-    assert (out <= masks).all()
-    assert not np.array_equal(out[0], out[1])  # a random subset per image
-    small = np.zeros(576, np.int32)
-    small[:100] = 1
-    assert keep_random_patches(small, 256, rng).sum() == 100
+    masks[2, 200:] = 0  # a padded image: 200 visible patches
+    indices, kept = select_patches(masks, 256, rng)
+    assert indices.shape == kept.shape == (3, 256)
+    assert kept.sum(axis=1).tolist() == [256, 256, 200]
+    for index, keep, mask in zip(indices, kept, masks):
+        chosen = index[keep > 0]
+        assert (np.diff(chosen) > 0).all()  # ascending, no repeats
+        assert mask[chosen].all()  # only visible patches
+    np.testing.assert_array_equal(indices[2, :200], np.arange(200))
+    assert not np.array_equal(indices[0], indices[1])  # random per image
+    one_indices, one_kept = select_patches(masks[0], 10, rng)
+    assert one_indices.shape == one_kept.shape == (10,)
+    with pytest.raises(ValueError, match="more than the image has"):
+        select_patches(masks, 577, rng)
+    with pytest.raises(ValueError, match="positive int"):
+        select_patches(masks, 0, rng)
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +297,8 @@ def test_batches_and_tf_dataset(preprocessor):
                                   x["text_decoder_masks"])
     sources = m.sample_entries(6)
     assert set(sources) == {"text_qa", "captioning", "denoising"}
+    # The kept patches, compacted: indices and a mask of 256 slots.
+    assert x["image_input_masks"].shape == x["image_input_indices"].shape == (6, 256)
     visible = x["image_input_masks"].sum(axis=1)
     image = np.full((12, 20, 3), 128, np.uint8)
     full = int(preprocessor({"prompt": "x", "image": image})[0][
@@ -309,7 +318,8 @@ def test_batches_and_tf_dataset(preprocessor):
             assert vocab.is_sentinel(x["text_encoder_inputs"][i]).any()
     ds = m.as_tf_dataset(preprocessor, batch_size=3)
     spec = ds.element_spec
-    assert spec[0]["image_input_masks"].shape == (3, 576)
+    assert spec[0]["image_input_masks"].shape == (3, 256)
+    assert spec[0]["image_input_indices"].shape == (3, 256)
     assert spec[1]["text_decoder_targets"].dtype == tf.int32
     first = [b for b in ds.take(2)]
     assert len(first) == 2

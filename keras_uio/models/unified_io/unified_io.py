@@ -21,6 +21,31 @@ from keras_uio.tasks import get_task
 EOS_ID = 1
 VQGAN_SUBDIR = "vqgan"
 _INPUT_NAMES = ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
+_TRAINING_INPUT_NAMES = _INPUT_NAMES + ("text_decoder_inputs", "text_decoder_masks")
+
+
+def _with_accumulation(optimizer, steps):
+    """`optimizer` (an instance or a name) accumulating `steps` batches."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+        raise ValueError(
+            "`gradient_accumulation_steps` must be an int >= 2; received "
+            f"{steps!r}."
+        )
+    optimizer = keras.optimizers.get(optimizer)
+    current = optimizer.gradient_accumulation_steps
+    if getattr(optimizer, "built", False) and current != steps:
+        raise ValueError(
+            "`gradient_accumulation_steps` must be set before the optimiser "
+            "is built; this one already is. Pass a new optimiser, or "
+            "construct it with `gradient_accumulation_steps=...`."
+        )
+    if current not in (None, steps):
+        raise ValueError(
+            f"The optimiser already accumulates {current} steps; received "
+            f"`gradient_accumulation_steps={steps}`."
+        )
+    optimizer.gradient_accumulation_steps = steps
+    return optimizer
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -101,6 +126,14 @@ class UnifiedIO(Seq2SeqLM):
         (no gradient) into the decoder's image inputs and the codes are
         returned as `image_targets` for the loss. Without any image input a
         single image-start token stands in (it cannot affect the text).
+
+        Returns a dict: `text_logits` and `image_logits` as the backbone
+        returns them (full vocabulary width, -1e10 for the other
+        modality's ids), and the same logits over each modality's own ids
+        only, which is all the output layer computes: `text_token_logits
+        [B, Lt, vocabulary_size]` (index = id) and `image_code_logits [B,
+        Li, image_vocabulary_size]` (index = image code = id -
+        vocabulary_size). The loss reads the latter.
         """
         inputs = dict(inputs)
         pixels = inputs.pop("image_decoder_targets", None)
@@ -124,7 +157,36 @@ class UnifiedIO(Seq2SeqLM):
             inputs["image_decoder_inputs"] = ops.full(
                 (batch, 1), b.image_start_id, "int32"
             )
-        outputs = dict(b(inputs, training=training))
+        missing = [k for k in _TRAINING_INPUT_NAMES if k not in inputs]
+        if missing:
+            raise ValueError(
+                f"`inputs` lacks {missing}; the teacher-forced forward needs "
+                f"{list(_TRAINING_INPUT_NAMES)} (and `image_decoder_inputs` "
+                "or `image_decoder_targets` for image outputs)."
+            )
+        encoded, encoder_mask = b.encode(
+            *(inputs[k] for k in _INPUT_NAMES),
+            image_input_indices=inputs.get("image_input_indices"),
+        )
+        # Each modality over its own ids only: the loss reads these.
+        text, image = b.decode(
+            encoded,
+            encoder_mask,
+            inputs["text_decoder_inputs"],
+            inputs["text_decoder_masks"],
+            inputs["image_decoder_inputs"],
+            full_vocabulary=False,
+        )
+        total = b.vocabulary_size + b.image_vocabulary_size
+        widen = b.modality_logits.widen
+        outputs = {
+            # The backbone's full-width form (unused parts are compiled away
+            # in `fit` on JAX and TensorFlow).
+            "text_logits": widen(text, False, total),
+            "image_logits": widen(image, True, total),
+            "text_token_logits": text,
+            "image_code_logits": image,
+        }
         if targets is not None:
             outputs["image_targets"] = targets
         return outputs
@@ -136,7 +198,13 @@ class UnifiedIO(Seq2SeqLM):
         return super().preprocess_samples(x, y, sample_weight)
 
     def compile(
-        self, optimizer="auto", loss="auto", *, weighted_metrics="auto", **kwargs
+        self,
+        optimizer="auto",
+        loss="auto",
+        *,
+        weighted_metrics="auto",
+        gradient_accumulation_steps=None,
+        **kwargs,
     ):
         """Configures training: token cross-entropy over text and image targets.
 
@@ -151,6 +219,14 @@ class UnifiedIO(Seq2SeqLM):
                 Keras optimiser.
             loss, weighted_metrics: only `"auto"`; the loss and metrics above
                 are built in.
+            gradient_accumulation_steps: optional int >= 2. Sets the
+                optimiser's `gradient_accumulation_steps`: gradients of that
+                many batches are averaged before one update, so batches of
+                size `b` train like batches of `k * b` (exactly, for the
+                same number of target tokens per batch; the loss is a mean
+                over tokens). Learning-rate schedules then count updates.
+            **kwargs: passed to `keras.Model.compile` (`jit_compile`,
+                `steps_per_execution`, ...).
         """
         if loss != "auto" or weighted_metrics != "auto":
             raise ValueError(
@@ -162,6 +238,8 @@ class UnifiedIO(Seq2SeqLM):
             optimizer = keras.optimizers.Adafactor(
                 learning_rate=1e-3, global_clipnorm=1.0
             )
+        if gradient_accumulation_steps is not None:
+            optimizer = _with_accumulation(optimizer, gradient_accumulation_steps)
         self._text_loss = keras.metrics.Mean(name="text_loss")
         self._image_loss = keras.metrics.Mean(name="image_loss")
         self._text_accuracy = keras.metrics.Mean(name="text_accuracy")
@@ -178,13 +256,30 @@ class UnifiedIO(Seq2SeqLM):
 
     @staticmethod
     def _token_terms(targets, logits, weights):
-        targets = ops.cast(targets, "int32")
+        """Summed cross-entropy, hits and weight of `targets [B, L]` (indices
+        into the last axis of `logits [B, L, N]`), in float32."""
+        logits = ops.cast(logits, "float32")
+        size = ops.shape(logits)[-1]
+        # Out-of-range targets only occur at weight 0 (e.g. padding below
+        # the image offset); clip them so they stay finite.
+        targets = ops.clip(ops.cast(targets, "int32"), 0, size - 1)
         weights = ops.cast(weights, "float32")
-        losses = keras.losses.sparse_categorical_crossentropy(
-            targets, ops.cast(logits, "float32"), from_logits=True
-        )
+        picked = ops.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+        losses = ops.logsumexp(logits, axis=-1) - picked
         hits = ops.cast(ops.argmax(logits, axis=-1) == targets, "float32")
         return ops.sum(losses * weights), ops.sum(hits * weights), ops.sum(weights)
+
+    def _own_id_logits(self, y_pred, image_mode):
+        """Logits over one modality's own ids: the narrow outputs of `call`,
+        or the full-width ones sliced (exact: the rest is -1e10)."""
+        v = self.backbone.vocabulary_size
+        if image_mode:
+            if "image_code_logits" in y_pred:
+                return y_pred["image_code_logits"]
+            return y_pred["image_logits"][..., v:]
+        if "text_token_logits" in y_pred:
+            return y_pred["text_token_logits"]
+        return y_pred["text_logits"][..., :v]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         y = y or {}
@@ -194,7 +289,7 @@ class UnifiedIO(Seq2SeqLM):
             "text_decoder_targets", ops.cast(text_targets > 0, "float32")
         )
         total, text_hits, text_count = self._token_terms(
-            text_targets, y_pred["text_logits"], text_weights
+            text_targets, self._own_id_logits(y_pred, False), text_weights
         )
         text_sum = total
         image_targets = y.get("image_decoder_targets", y_pred.get("image_targets"))
@@ -206,7 +301,9 @@ class UnifiedIO(Seq2SeqLM):
             if image_weights is None:
                 image_weights = ops.ones_like(image_targets, "float32")
             image_sum, image_hits, image_count = self._token_terms(
-                image_targets, y_pred["image_logits"], image_weights
+                ops.cast(image_targets, "int32") - self.backbone.vocabulary_size,
+                self._own_id_logits(y_pred, True),
+                image_weights,
             )
         count = ops.maximum(text_count + image_count, 1.0)
         loss = (text_sum + image_sum) / count
@@ -339,7 +436,11 @@ class UnifiedIO(Seq2SeqLM):
         ]
         query_mask = ops.ones((ops.shape(encoded)[0], 1), "int32")
         cross_bias = padding_bias(query_mask, encoder_mask)
-        return positions, position_bias, cross_caches, cross_bias
+        # Each phase's output rows of the tied embedding, sliced once here:
+        # inside the loop XLA may copy the slice at every step.
+        table = ops.cast(b.token_embedding.embeddings, "float32")
+        tables = (table[: b.vocabulary_size], table[b.vocabulary_size :])
+        return positions, position_bias, cross_caches, cross_bias, tables
 
     def _decode_step(self, t, tokens, caches, key_mask, static, image_phase):
         """One cached decoder step.
@@ -350,7 +451,7 @@ class UnifiedIO(Seq2SeqLM):
         of the output layer.
         """
         b = self.backbone
-        positions, position_bias, cross_caches, cross_bias = static
+        positions, position_bias, cross_caches, cross_bias, tables = static
         hidden_dim = b.hidden_dim
         x = b.token_embedding(tokens)
         position = ops.slice(positions, (0, t, 0), (1, 1, hidden_dim))
@@ -374,12 +475,7 @@ class UnifiedIO(Seq2SeqLM):
             )
             new_caches.append(cache)
         hidden = ops.cast(b.decoder_norm(x)[:, 0], "float32")
-        table = ops.cast(b.token_embedding.embeddings, "float32")
-        if image_phase:
-            table = table[b.vocabulary_size :]
-        else:
-            table = table[: b.vocabulary_size]
-        logits = ops.matmul(hidden, ops.transpose(table))
+        logits = ops.matmul(hidden, ops.transpose(tables[int(image_phase)]))
         return logits / float(hidden_dim) ** 0.5, new_caches
 
     def _phase(self, state, stop, image_phase, static, sampler, stop_at_eos):
@@ -530,6 +626,10 @@ class UnifiedIO(Seq2SeqLM):
 
     def _compiled(self, key, sampler):
         """The generate function for one set of static settings (cached)."""
+        # The compiled function reads the variables it was traced with: a
+        # change of the variable set (e.g. `backbone.enable_lora`) needs a
+        # new one, or generation would ignore the new variables.
+        key = key + (tuple(id(v) for v in self.variables),)
         if key in self._generate_functions:
             return self._generate_functions[key]
         _, text_length, image_length, stop_at_eos = key[:4]

@@ -42,7 +42,10 @@ class UnifiedIOBackbone(Backbone):
     path: one teacher-forced decoder pass returning float32 `text_logits`
     and `image_logits` (ids of the other modality set to -1e10). For
     generation use `encode()` and `decode()` (or the step functions in
-    `keras_uio.UnifiedIO`).
+    `keras_uio.UnifiedIO`). `decode()` multiplies each modality's positions
+    by that modality's embedding rows only (text + location ids, or image
+    codes); with `full_vocabulary=False` it also returns them at that width,
+    which is what `UnifiedIO`'s training forward and loss use.
 
     Args:
         vocabulary_size: int. Text + location ids (33152).
@@ -258,14 +261,29 @@ class UnifiedIOBackbone(Backbone):
         self.num_segments = num_segments
 
     # --- encoder -----------------------------------------------------------
-    def _encode(self, text_ids, images, image_mask):
+    def _encode(self, text_ids, images, image_mask, image_indices=None):
         text_mask = ops.cast(ops.greater(text_ids, 0), "int32")
+        image_mask = ops.cast(image_mask, "int32")
         x, positions = self.encoder_embedding(self.token_embedding(text_ids), images)
-        bias = self.encoder_attention_bias(positions, text_mask, image_mask)
+        mask = ops.concatenate([text_mask, image_mask], axis=1)
+        if image_indices is None:
+            bias = self.encoder_attention_bias(positions, text_mask, image_mask)
+        else:
+            # Only the kept patches enter the stack (the paper's patch
+            # subset): gather them and their rows/columns of the bias.
+            text_length = ops.shape(text_ids)[1]
+            text_index = ops.broadcast_to(
+                ops.arange(text_length, dtype="int32")[None],
+                ops.shape(text_ids),
+            )
+            index = ops.concatenate([text_index, image_indices + text_length], 1)
+            x = ops.take_along_axis(
+                x, ops.broadcast_to(index[..., None], ops.shape(index) + (self.hidden_dim,)), 1
+            )
+            bias = self.encoder_attention_bias.subset(positions, text_length, index, mask)
         for layer in self.encoder_layers:
             x = layer(x, bias)
-        x = self.encoder_norm(x)
-        return x, ops.concatenate([text_mask, ops.cast(image_mask, "int32")], axis=1)
+        return self.encoder_norm(x), mask
 
     def encode_text(self, text_encoder_inputs):
         """Encoder over text alone, for inputs without an image.
@@ -286,16 +304,50 @@ class UnifiedIOBackbone(Backbone):
             x = layer(x, bias)
         return self.encoder_norm(x), text_mask
 
-    def encode(self, text_encoder_inputs, image_encoder_inputs, image_input_masks):
-        """Runs the encoder. Returns `(encoded [B, L, E], mask [B, L])`."""
+    def encode(
+        self,
+        text_encoder_inputs,
+        image_encoder_inputs,
+        image_input_masks,
+        image_input_indices=None,
+    ):
+        """Runs the encoder. Returns `(encoded [B, L, E], mask [B, L])`.
+
+        With `image_input_indices [B, n]` (ascending patch indices, e.g. from
+        `keras_uio.data.select_patches`) only those `n` patches enter the
+        encoder and `image_input_masks` is `[B, n]` (0 for unused slots):
+        `L = text length + n`. The result at the kept positions equals
+        `encode` on all patches with the others masked, at a fraction of
+        the cost (the paper trains on 256 of 576 patches).
+        """
+        masks = ops.convert_to_tensor(image_input_masks, "int32")
+        indices = None
+        if image_input_indices is not None:
+            indices = ops.convert_to_tensor(image_input_indices, "int32")
+            if tuple(indices.shape) != tuple(masks.shape):
+                raise ValueError(
+                    "`image_input_indices` and `image_input_masks` must have "
+                    f"the same shape `[batch, kept patches]`. Received: "
+                    f"{tuple(indices.shape)} and {tuple(masks.shape)}."
+                )
+            total = (self.image_size // self.patch_size) ** 2
+            if indices.shape[1] > total:
+                raise ValueError(
+                    f"`image_input_indices` keeps {indices.shape[1]} patches; "
+                    f"the image has {total}."
+                )
         return self._encode(
             ops.convert_to_tensor(text_encoder_inputs, "int32"),
             ops.convert_to_tensor(image_encoder_inputs, self.compute_dtype),
-            ops.convert_to_tensor(image_input_masks, "int32"),
+            masks,
+            indices,
         )
 
     # --- decoder -----------------------------------------------------------
-    def _decode(self, encoded, encoder_mask, text_ids, text_mask, image_ids):
+    def _decode(
+        self, encoded, encoder_mask, text_ids, text_mask, image_ids,
+        full_vocabulary=None,
+    ):
         text_mask = ops.cast(text_mask, "int32")
         image_mask = ops.ones_like(image_ids, dtype="int32")
         y, positions = self.decoder_embedding(
@@ -307,8 +359,16 @@ class UnifiedIOBackbone(Backbone):
         cross_bias = key_padding_bias(encoder_mask)
         for layer in self.decoder_layers:
             y = layer(y, encoded, self_bias, cross_bias)
-        logits = self.token_embedding(self.decoder_norm(y), reverse=True)
-        return self.modality_logits(logits, text_ids)
+        hidden = self.decoder_norm(y)
+        if full_vocabulary is None:
+            # The functional graph: every id at every position, then the
+            # other modality's ids masked (the original's computation).
+            logits = self.token_embedding(hidden, reverse=True)
+            return self.modality_logits(logits, text_ids)
+        # Eager / traced calls: each modality over its own ids only.
+        return self.modality_logits.project(
+            hidden, self.token_embedding.embeddings, text_ids, full_vocabulary
+        )
 
     def decode(
         self,
@@ -317,14 +377,26 @@ class UnifiedIOBackbone(Backbone):
         text_decoder_inputs,
         text_decoder_masks,
         image_decoder_inputs,
+        full_vocabulary=True,
     ):
-        """Teacher-forced decoder pass. Returns `(text_logits, image_logits)`."""
+        """Teacher-forced decoder pass. Returns `(text_logits, image_logits)`.
+
+        Each modality's logits are computed over its own ids only (text +
+        location ids at text positions, image codes at image positions;
+        `ModalityLogits.project`). With `full_vocabulary=True` (default)
+        they are padded back to the full width with -1e10 for the other
+        modality, as `__call__` returns them; with `False` they keep their
+        own width: `text_logits [B, Lt, vocabulary_size]` (index = id) and
+        `image_logits [B, Li, image_vocabulary_size]` (index = image code
+        = id - vocabulary_size), the form the training loss uses.
+        """
         return self._decode(
             encoded,
             ops.convert_to_tensor(encoder_mask, "int32"),
             ops.convert_to_tensor(text_decoder_inputs, "int32"),
             ops.convert_to_tensor(text_decoder_masks, "int32"),
             ops.convert_to_tensor(image_decoder_inputs, "int32"),
+            full_vocabulary=bool(full_vocabulary),
         )
 
     presets = backbone_presets

@@ -152,7 +152,9 @@ def test_save_and_load_preset(model, reference_io, tmp_path):
     b = loaded.generate(_encoder_inputs(io), max_text_length=4)
     np.testing.assert_array_equal(a["text_tokens"], b["text_tokens"])
     outputs = loaded(backbone_inputs(io))
-    assert set(outputs) == {"text_logits", "image_logits"}
+    assert set(outputs) == {
+        "text_logits", "image_logits", "text_token_logits", "image_code_logits"
+    }
 
 
 def test_beam_search_with_one_beam_equals_greedy(model, reference_io):
@@ -196,3 +198,35 @@ def test_text_only_inputs_skip_the_image_patches(model, reference_io):
         np.full((2, 1), b.image_start_id),
     )[0]
     np.testing.assert_array_equal(np.asarray(forced).argmax(-1), fast["text_tokens"])
+
+
+def test_training_forward_computes_each_modality_over_its_own_ids(model, reference_io):
+    """`UnifiedIO.__call__` (the fit path): own-id logits, same numbers."""
+    io = reference_io
+    inputs = backbone_inputs(io)
+    b = model.backbone
+    v, vi = b.vocabulary_size, b.image_vocabulary_size
+    full = b(inputs)  # every id at every position, then masked
+    out = model(inputs)
+    valid = io["in/text_decoder_targets"] > 0
+    text, image = out["text_token_logits"], out["image_code_logits"]
+    assert text.shape[-1] == v and image.shape[-1] == vi
+    text, image = np.asarray(text), np.asarray(image)
+    np.testing.assert_allclose(text[valid], io["out/dec_text_logits"][..., :v][valid], atol=1e-4)
+    np.testing.assert_allclose(image, io["out/dec_image_logits"][..., v:], atol=1e-4)
+    # the full-width outputs keep the backbone's contract (-1e10 elsewhere)
+    for key in ("text_logits", "image_logits"):
+        ours, theirs = np.asarray(out[key]), np.asarray(full[key])
+        assert ours.shape == theirs.shape
+        np.testing.assert_array_equal(ours <= -1e9, theirs <= -1e9)
+        rows = valid if key == "text_logits" else slice(None)
+        np.testing.assert_allclose(ours[rows], theirs[rows], atol=1e-4)
+    # the loss reads the narrow logits; from the full-width ones it is equal
+    image_ids = inputs["image_decoder_inputs"]
+    y = {
+        "text_decoder_targets": io["in/text_decoder_targets"],
+        "image_decoder_targets": np.concatenate([image_ids[:, 1:], image_ids[:, :1] + 1], 1),
+    }
+    narrow = float(model.compute_loss(inputs, y, out))
+    wide = float(model.compute_loss(inputs, y, {k: full[k] for k in full}))
+    assert np.isfinite(narrow) and narrow == pytest.approx(wide, rel=1e-5)

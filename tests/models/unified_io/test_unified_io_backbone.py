@@ -154,3 +154,42 @@ def test_too_long_text_is_an_error(converted_tiny, reference_io):
             io["in/image_encoder_inputs"][:1],
             io["in/image_input_masks"][:1],
         )
+
+
+def test_encoding_a_patch_subset_equals_masking_the_others(converted_tiny, reference_io):
+    """`image_input_indices`: only the kept patches enter the encoder, with
+    the same result as all 576 patches and the others masked."""
+    from keras_uio.data import select_patches
+
+    backbone, _ = converted_tiny
+    io = reference_io
+    masks = io["in/image_input_masks"].copy()
+    masks[1, 60:] = 0  # fewer visible patches than slots: padded slots
+    indices, kept = select_patches(masks, 100, np.random.default_rng(3))
+    assert kept[0].all() and not kept[1].all()
+    subset_masks = np.zeros_like(masks)
+    for row, (index, keep) in enumerate(zip(indices, kept)):
+        subset_masks[row, index[keep > 0]] = 1
+    full, full_mask = backbone.encode(
+        io["in/text_encoder_inputs"], io["in/image_encoder_inputs"], subset_masks
+    )
+    ours, mask = backbone.encode(
+        io["in/text_encoder_inputs"], io["in/image_encoder_inputs"], kept,
+        image_input_indices=indices,
+    )
+    text_length = io["in/text_encoder_inputs"].shape[1]
+    assert ours.shape == (2, text_length + 100, backbone.hidden_dim)
+    positions = np.concatenate(
+        [np.tile(np.arange(text_length), (2, 1)), text_length + indices], axis=1
+    )
+    expected = np.take_along_axis(np.asarray(full), positions[..., None], axis=1)
+    expected_mask = np.take_along_axis(np.asarray(full_mask), positions, axis=1)
+    expected_mask[:, text_length:] *= kept
+    np.testing.assert_array_equal(np.asarray(mask), expected_mask)
+    valid = expected_mask.astype(bool)
+    assert _max_diff(ours, expected, valid) <= TOL
+    with pytest.raises(ValueError, match="same shape"):
+        backbone.encode(
+            io["in/text_encoder_inputs"], io["in/image_encoder_inputs"],
+            masks, image_input_indices=indices,
+        )
