@@ -199,7 +199,7 @@ def main(argv=None):
     parser.add_argument("--vqgan-batch-size", type=int, default=16)
     parser.add_argument("--vqgan", default=None,
                         help="a trained VQ-GAN preset folder: skip its stage")
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=4500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--layers", type=int, default=3)
