@@ -23,10 +23,9 @@ Measures, float32, random weights (transformer + the full VQ-GAN):
    caches) and `(total - encoder - prefill) / 32`, the stricter one,
    used for the per-step target.
    For a like-for-like comparison our model is also timed on "text-only"
-   input (image mask all zeros). Its encoder still runs the 576 image
-   patches (shapes are static) and every decode step still cross-attends
-   over 608 encoder positions (the masked ones included), so only the
-   per-decode-step time (encoder excluded) is comparable with T5's.
+   input (image mask all zeros): `generate` then encodes the text alone
+   (`backbone.encode_text`) and every decode step cross-attends over the
+   32 text positions, as T5's does.
 4. A table of the original implementation's anchors (allenai
    unified-io-inference, measured on this machine earlier) next to ours,
    the ratios, and PASS/FAIL per target.

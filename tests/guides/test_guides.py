@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import re
 import runpy
 
 import pytest
@@ -13,3 +14,13 @@ GUIDES = sorted((pathlib.Path(__file__).parents[2] / "guides").glob("*.py"))
 def test_guide_runs(guide, monkeypatch):
     monkeypatch.setenv("KERAS_UIO_GUIDE_FAST", "1")
     runpy.run_path(str(guide), run_name="__main__")
+
+
+@pytest.mark.parametrize("guide", GUIDES, ids=lambda p: p.stem)
+def test_guide_pictures_exist(guide):
+    """A picture a guide embeds is saved next to it (by its full run)."""
+    for name in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", guide.read_text()):
+        assert (guide.parent / name).is_file(), (
+            f"{guide.name} embeds {name}, which is missing: run the guide "
+            "without KERAS_UIO_GUIDE_FAST to draw it."
+        )
