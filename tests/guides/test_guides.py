@@ -7,13 +7,21 @@ import runpy
 
 import pytest
 
+from keras_uio.tasks import TASKS
+
 GUIDES = sorted((pathlib.Path(__file__).parents[2] / "guides").glob("*.py"))
 
 
 @pytest.mark.parametrize("guide", GUIDES, ids=lambda p: p.stem)
 def test_guide_runs(guide, monkeypatch):
     monkeypatch.setenv("KERAS_UIO_GUIDE_FAST", "1")
-    runpy.run_path(str(guide), run_name="__main__")
+    registered = dict(TASKS)
+    try:
+        runpy.run_path(str(guide), run_name="__main__")
+    finally:
+        # A guide may register its own task; later tests see the library's.
+        TASKS.clear()
+        TASKS.update(registered)
 
 
 @pytest.mark.parametrize("guide", GUIDES, ids=lambda p: p.stem)
