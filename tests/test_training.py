@@ -69,16 +69,21 @@ def test_compile_rejects_custom_loss(batch_and_model):
         model.compile(loss="mse")
 
 
-def _fresh_model(tiny_proto, seed=3):
-    keras.utils.set_random_seed(seed)
-    tokenizer = UnifiedIOTokenizer(proto=tiny_proto, image_vocab_size=256)
-    config = {
+def _one_layer_config(tokenizer, **overrides):
+    """`uio_tiny` with one encoder and one decoder layer, for `tokenizer`."""
+    return {
         **backbone_presets["uio_tiny"]["config"],
         "vocabulary_size": tokenizer.vocab.text_vocab_size,
         "num_encoder_layers": 1,
         "num_decoder_layers": 1,
+        **overrides,
     }
-    return UnifiedIO(UnifiedIOBackbone(**config))
+
+
+def _fresh_model(tiny_proto, seed=3):
+    keras.utils.set_random_seed(seed)
+    tokenizer = UnifiedIOTokenizer(proto=tiny_proto, image_vocab_size=256)
+    return UnifiedIO(UnifiedIOBackbone(**_one_layer_config(tokenizer)))
 
 
 def test_lora_trains_only_the_adapters(batch_and_model, tiny_proto):
@@ -146,14 +151,7 @@ def _small_model_and_batch(tiny_proto, dtype=None, seed=5):
 
     keras.utils.set_random_seed(seed)
     tokenizer = UnifiedIOTokenizer(proto=tiny_proto, image_vocab_size=256)
-    config = {
-        **backbone_presets["uio_tiny"]["config"],
-        "vocabulary_size": tokenizer.vocab.text_vocab_size,
-        "num_encoder_layers": 1,
-        "num_decoder_layers": 1,
-        "image_size": 64,
-        "max_decoder_image_length": 16,
-    }
+    config = _one_layer_config(tokenizer, image_size=64, max_decoder_image_length=16)
     preprocessor = UnifiedIOPreprocessor(
         tokenizer,
         image_converter=UnifiedIOImageConverter(image_size=64),
