@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_uio.layers.absolute_position_bias import AbsolutePositionBias
 from keras_uio.layers.relative_position_bias import RelativePositionBias
+from keras_uio.layers.take_per_example import take_per_example
 
 MASKED = -1e10
 
@@ -108,13 +109,7 @@ class AttentionBias(keras.layers.Layer):
         length = ops.shape(positions)[1]
         full = self.position_bias(positions, text_length, length - text_length)
         rows = ops.transpose(ops.take(full[0], index, axis=1), (1, 0, 2, 3))
-        kept = ops.shape(index)[1]
-        columns = ops.broadcast_to(
-            index[:, None, None, :],
-            (ops.shape(index)[0], self.num_heads, kept, kept),
-        )
-        bias = ops.take_along_axis(rows, columns, axis=3)
-        return bias + key_padding_bias(mask)
+        return take_per_example(rows, index, axis=3) + key_padding_bias(mask)
 
     def call(self, positions, text_mask, image_mask):
         text_length = ops.shape(text_mask)[1]

@@ -14,6 +14,7 @@ from keras_uio.layers.encoder_layer import UnifiedIOEncoderLayer
 from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
+from keras_uio.layers.take_per_example import take_per_example
 from keras_uio.models.unified_io.unified_io_presets import backbone_presets
 from keras_uio.models.unified_io.unified_io_presets import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_presets import (
@@ -277,9 +278,7 @@ class UnifiedIOBackbone(Backbone):
                 ops.shape(text_ids),
             )
             index = ops.concatenate([text_index, image_indices + text_length], 1)
-            x = ops.take_along_axis(
-                x, ops.broadcast_to(index[..., None], ops.shape(index) + (self.hidden_dim,)), 1
-            )
+            x = take_per_example(x, index, axis=1)
             bias = self.encoder_attention_bias.subset(positions, text_length, index, mask)
         for layer in self.encoder_layers:
             x = layer(x, bias)
