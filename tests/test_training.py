@@ -7,7 +7,7 @@ import pytest
 from keras_uio import UnifiedIO, UnifiedIOBackbone, UnifiedIOPreprocessor
 from keras_uio import UnifiedIOTokenizer
 from keras_uio.models.unified_io.unified_io_presets import backbone_presets
-from keras_uio.training import InverseSquareRootSchedule, paper_optimizer
+from keras_uio.training import Adafactor, InverseSquareRootSchedule, paper_optimizer
 
 
 def test_schedule_matches_t5_inverse_square_root():
@@ -20,6 +20,39 @@ def test_schedule_matches_t5_inverse_square_root():
     restored = keras.saving.deserialize_keras_object(config)
     assert isinstance(restored, InverseSquareRootSchedule)
     assert float(restored(40000)) == pytest.approx(5e-3)
+
+
+def test_adafactor_equals_keras_adafactor_with_factored_state_only():
+    def train(optimizer):
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential(
+            [keras.Input((6,)), keras.layers.Dense(5), keras.layers.Dense(3)]
+        )
+        model.compile(optimizer, "mse")
+        model.initial = model.get_weights()
+        rng = np.random.default_rng(0)
+        x, y = rng.standard_normal((32, 6)), rng.standard_normal((32, 3))
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        return model, optimizer
+
+    arguments = {"learning_rate": 1e-2, "beta_2_decay": -0.8, "global_clipnorm": 1.0}
+    reference, keras_optimizer = train(keras.optimizers.Adafactor(**arguments))
+    ours, optimizer = train(Adafactor(**arguments))
+    for a, b in zip(reference.get_weights(), ours.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
+    assert not np.allclose(ours.get_weights()[0], ours.initial[0])  # it trained
+
+    def state_size(optimizer):
+        return sum(int(np.prod(v.shape)) for v in optimizer.variables)
+
+    kernels = sum(int(np.prod(v.shape)) for v in ours.trainable_variables if len(v.shape) == 2)
+    # Keras keeps a kernel-sized velocity per matrix; ours only its row and
+    # column statistics.
+    assert state_size(keras_optimizer) - state_size(optimizer) >= kernels
+    assert isinstance(
+        keras.optimizers.deserialize(keras.optimizers.serialize(optimizer)), Adafactor
+    )
+    assert isinstance(paper_optimizer(), Adafactor)
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +296,32 @@ def test_training_on_a_patch_subset_equals_masking_the_rest(tiny_proto):
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     history = model.fit(subset, y, sample_weight=sw, batch_size=4, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's custom gradient")
+def test_recomputing_in_backward_leaves_the_gradients_unchanged(tiny_proto, monkeypatch):
+    """The training path recomputes norms, gated products, attention weights
+    and the softmax in the backward pass; its gradients equal those of the
+    same model storing everything (the wrappers replaced by identity)."""
+    import jax
+
+    from keras_uio.layers import attention, gated_gelu_mlp
+    from keras_uio.models.unified_io import unified_io
+
+    model, (x, y, sw) = _small_model_and_batch(tiny_proto)
+    variables = model.trainable_variables
+
+    def gradients():
+        def loss(values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return model.compute_loss(x, y, model(x, training=True), sw)
+
+        return jax.jit(jax.grad(loss))([v.value for v in variables])
+
+    recomputed = gradients()
+    for module in (attention, gated_gelu_mlp, unified_io):
+        monkeypatch.setattr(module, "recompute_in_backward", lambda fn, **kwargs: fn)
+    stored = gradients()
+    assert max(float(np.abs(g).max()) for g in stored) > 0
+    for variable, a, b in zip(variables, recomputed, stored):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=variable.path)

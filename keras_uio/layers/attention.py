@@ -1,7 +1,11 @@
+import functools
+
 import keras
 from keras import ops
 
 from keras_uio.layers.host_initializer import HostInitializer
+from keras_uio.layers.recompute import recompute_in_backward
+from keras_uio.layers.recompute import variables_of
 
 # Attention over batches whose `[heads, Lq, Lk]` logits have at least this
 # many elements runs one example at a time (see `UnifiedIOAttention.call`).
@@ -22,6 +26,18 @@ class UnifiedIOAttention(keras.layers.Layer):
       new keys/values are written at that index and the cache is returned;
     - cross-attention passes a cache made once by `project_key_value` and no
       index; it is only read.
+
+    Call arguments:
+        query_inputs: `[B, Lq, hidden_dim]`.
+        key_value_inputs: `[B, Lk, hidden_dim]`, or `None` for
+            self-attention (keys and values from the normalised queries'
+            inputs).
+        attention_bias: float32, broadcastable to `[B, heads, Lq, Lk]`.
+        cache, cache_update_index: see above.
+        norm: optional layer (the block's `RMSNorm`) applied to
+            `query_inputs` first. Given here rather than applied by the
+            caller, training recomputes it in the backward pass instead of
+            storing its output.
 
     Args:
         num_heads: int.
@@ -80,21 +96,30 @@ class UnifiedIOAttention(keras.layers.Layer):
         attention_bias=None,
         cache=None,
         cache_update_index=None,
+        norm=None,
     ):
-        query = self.query(query_inputs)
         if cache is None:
-            key = self.key(key_value_inputs)
-            value = self.value(key_value_inputs)
-        elif cache_update_index is None:
-            key, value = cache[:, 0], cache[:, 1]
+            # Training and full-sequence passes: the backward pass recomputes
+            # the norm (not storing its output) and the attention weights.
+            query, key, value = recompute_in_backward(
+                functools.partial(self._project, norm=norm),
+                variables=variables_of(norm, self.query, self.key, self.value),
+            )(query_inputs, key_value_inputs)
         else:
-            # One in-place update of the whole cache with the new step's
-            # keys and values (no copy of the cache per step).
-            update = self.project_key_value(key_value_inputs)
-            cache = ops.slice_update(
-                cache, (0, 0, 0, cache_update_index, 0), update
-            )
-            key, value = cache[:, 0], cache[:, 1]
+            inputs = norm(query_inputs) if norm is not None else query_inputs
+            query = self.query(inputs)
+            if cache_update_index is None:
+                key, value = cache[:, 0], cache[:, 1]
+            else:
+                # One in-place update of the whole cache with the new step's
+                # keys and values (no copy of the cache per step).
+                update = self.project_key_value(
+                    inputs if key_value_inputs is None else key_value_inputs
+                )
+                cache = ops.slice_update(
+                    cache, (0, 0, 0, cache_update_index, 0), update
+                )
+                key, value = cache[:, 0], cache[:, 1]
         # Everything is heads-first, [B, heads, L, head_dim]: the projections
         # write that layout and caches keep it, so no step transposes.
         batch, heads, query_length = query.shape[:3]
@@ -106,13 +131,28 @@ class UnifiedIOAttention(keras.layers.Layer):
             # One example at a time: a `[heads, Lq, Lk]` block stays in
             # cache, where the whole `[B, heads, Lq, Lk]` one would not
             # (measured ~1.7x faster for the attention core at batch 8).
-            attended = self._attend_each(query, key, value, attention_bias)
+            attend = self._attend_each
         else:
-            attended = self._attend(query, key, value, attention_bias)
-        outputs = self.output_dense(attended)
+            attend = self._attend
+        # The backward pass recomputes the `[B, heads, Lq, Lk]` weights and
+        # the output projection's input, differentiating the whole-batch
+        # form: the gradient of the mapped one stacks every example's
+        # residuals (measured 2 GB more at batch 8).
+        outputs = recompute_in_backward(
+            lambda *args: self.output_dense(attend(*args)),
+            variables=self.output_dense.variables,
+            differentiate=lambda *args: self.output_dense(self._attend(*args)),
+        )(query, key, value, attention_bias)
         if cache is not None:
             return outputs, cache
         return outputs
+
+    def _project(self, query_inputs, key_value_inputs, norm):
+        """Queries, keys and values; self-attention without `key_value_inputs`."""
+        inputs = norm(query_inputs) if norm is not None else query_inputs
+        if key_value_inputs is None:
+            key_value_inputs = inputs
+        return self.query(inputs), self.key(key_value_inputs), self.value(key_value_inputs)
 
     def _attend(self, query, key, value, attention_bias):
         """`[B, h, Lq, D]`, `[B, h, Lk, D]`, `[B, h, Lk, D]` -> `[B, h, Lq, D]`."""

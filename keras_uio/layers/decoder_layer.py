@@ -75,25 +75,28 @@ class UnifiedIODecoderLayer(keras.layers.Layer):
         cross_cache=None,
         cache_update_index=None,
     ):
-        h = self.self_attention_norm(x)
         attended = self.self_attention(
-            h,
-            h,
-            self_attention_bias,
+            x,
+            attention_bias=self_attention_bias,
             cache=self_cache,
             cache_update_index=cache_update_index,
+            norm=self.self_attention_norm,
         )
         if self_cache is not None:
             attended, self_cache = attended
         x = x + attended
-        h = self.cross_attention_norm(x)
         if cross_cache is None:
-            x = x + self.cross_attention(h, encoded, cross_attention_bias)
+            x = x + self.cross_attention(
+                x, encoded, cross_attention_bias, norm=self.cross_attention_norm
+            )
         else:
             x = x + self.cross_attention(
-                h, attention_bias=cross_attention_bias, cache=cross_cache
+                x,
+                attention_bias=cross_attention_bias,
+                cache=cross_cache,
+                norm=self.cross_attention_norm,
             )[0]
-        x = x + self.mlp(self.mlp_norm(x))
+        x = x + self.mlp(x, norm=self.mlp_norm)
         if self_cache is not None:
             return x, self_cache
         return x

@@ -48,9 +48,10 @@ class UnifiedIOEncoderLayer(keras.layers.Layer):
         self.built = True
 
     def call(self, x, attention_bias):
-        h = self.attention_norm(x)
-        x = x + self.attention(h, h, attention_bias)
-        return x + self.mlp(self.mlp_norm(x))
+        x = x + self.attention(
+            x, attention_bias=attention_bias, norm=self.attention_norm
+        )
+        return x + self.mlp(x, norm=self.mlp_norm)
 
     def compute_output_spec(self, x, attention_bias):
         return keras.KerasTensor(x.shape, self.compute_dtype)

@@ -2,6 +2,8 @@ import keras
 from keras import ops
 
 from keras_uio.layers.host_initializer import HostInitializer
+from keras_uio.layers.recompute import recompute_in_backward
+from keras_uio.layers.recompute import variables_of
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -49,11 +51,31 @@ class GatedGeluMLP(keras.layers.Layer):
         self.down.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
         self.built = True
 
-    def call(self, x):
-        hidden = keras.activations.gelu(self.gate(x), approximate=True)
-        return self.down(hidden * self.up(x))
+    def call(self, x, norm=None):
+        """`x`: `[..., hidden_dim]`; `norm`: optional layer applied first.
+
+        Training recomputes the norm and the gated product in the backward
+        pass (XLA drops the recomputed projections, which the gradient does
+        not need), so neither is stored; pass the block's norm here for that.
+        """
+
+        def project(x):
+            h = norm(x) if norm is not None else x
+            return self.gate(h), self.up(h)
+
+        gate, up = recompute_in_backward(
+            project, variables=variables_of(norm, self.gate, self.up)
+        )(x)
+        return recompute_in_backward(
+            lambda gate, up: self.down(_gated_gelu(gate, up)),
+            variables=self.down.variables,
+        )(gate, up)
 
     def get_config(self):
         config = super().get_config()
         config.update({"intermediate_dim": self.intermediate_dim})
         return config
+
+
+def _gated_gelu(gate, up):
+    return keras.activations.gelu(gate, approximate=True) * up

@@ -87,9 +87,10 @@ class ModalityLogits(keras.layers.Layer):
                 own = table[self.vocabulary_size :]
             else:
                 own = table[: self.vocabulary_size]
-            rows = ops.cast(rows, self.compute_dtype)
-            logits = ops.matmul(rows, ops.transpose(own))
-            logits = ops.cast(logits, "float32") / scale
+            # Scaling the `[B, L, E]` rows rather than the `[B, L, N]`
+            # logits: one logits-sized buffer fewer.
+            rows = ops.cast(ops.cast(rows, "float32") / scale, self.compute_dtype)
+            logits = ops.cast(ops.matmul(rows, ops.transpose(own)), "float32")
             if full_vocabulary:
                 logits = self.widen(logits, image_mode, total)
             parts.append(logits)

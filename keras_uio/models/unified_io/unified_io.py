@@ -7,6 +7,7 @@ from keras_hub.models import Seq2SeqLM
 
 from keras_uio.layers.attention_bias import MASKED
 from keras_uio.layers.attention_bias import padding_bias
+from keras_uio.layers.recompute import recompute_in_backward
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
 from keras_uio.models.unified_io.unified_io_preprocessor import (
     UnifiedIOPreprocessor,
@@ -17,6 +18,7 @@ from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vqgan_presets
 from keras_uio.tasks import get_task
+from keras_uio.training import Adafactor
 
 EOS_ID = 1
 VQGAN_SUBDIR = "vqgan"
@@ -49,6 +51,12 @@ def _with_accumulation(optimizer, steps):
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
+def _cross_entropy(logits, targets):
+    """`[B, L]` cross-entropy of `targets [B, L]` under `logits [B, L, N]`."""
+    picked = ops.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+    return ops.logsumexp(logits, axis=-1) - picked
+
+
 class UnifiedIO(Seq2SeqLM):
     """Unified-IO: every task through one encoder-decoder and one `generate`.
 
@@ -213,7 +221,8 @@ class UnifiedIO(Seq2SeqLM):
         `text_accuracy` and `image_accuracy` are reported apart.
 
         Args:
-            optimizer: `"auto"` (Adafactor, learning rate 1e-3, global-norm
+            optimizer: `"auto"` (`keras_uio.training.Adafactor`, learning
+                rate 1e-3, global-norm
                 clipping 1.0, a fine-tuning default; see
                 `keras_uio.training.paper_optimizer` for the paper's) or any
                 Keras optimiser.
@@ -235,9 +244,7 @@ class UnifiedIO(Seq2SeqLM):
                 f"{loss!r}, {weighted_metrics!r})."
             )
         if optimizer == "auto":
-            optimizer = keras.optimizers.Adafactor(
-                learning_rate=1e-3, global_clipnorm=1.0
-            )
+            optimizer = Adafactor(learning_rate=1e-3, global_clipnorm=1.0)
         if gradient_accumulation_steps is not None:
             optimizer = _with_accumulation(optimizer, gradient_accumulation_steps)
         self._text_loss = keras.metrics.Mean(name="text_loss")
@@ -264,8 +271,10 @@ class UnifiedIO(Seq2SeqLM):
         # the image offset); clip them so they stay finite.
         targets = ops.clip(ops.cast(targets, "int32"), 0, size - 1)
         weights = ops.cast(weights, "float32")
-        picked = ops.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
-        losses = ops.logsumexp(logits, axis=-1) - picked
+        # Only the logits are kept for the gradient: the softmax is
+        # recomputed from them (each `[B, L, N]` float32 copy is 128 MB for
+        # 8 x 256 image codes).
+        losses = recompute_in_backward(_cross_entropy)(logits, targets)
         hits = ops.cast(ops.argmax(logits, axis=-1) == targets, "float32")
         return ops.sum(losses * weights), ops.sum(hits * weights), ops.sum(weights)
 
