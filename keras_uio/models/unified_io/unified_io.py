@@ -50,13 +50,13 @@ def _with_accumulation(optimizer, steps):
     return optimizer
 
 
-@keras.saving.register_keras_serializable(package="keras_uio")
 def _cross_entropy(logits, targets):
     """`[B, L]` cross-entropy of `targets [B, L]` under `logits [B, L, N]`."""
     picked = ops.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
     return ops.logsumexp(logits, axis=-1) - picked
 
 
+@keras.saving.register_keras_serializable(package="keras_uio")
 class UnifiedIO(Seq2SeqLM):
     """Unified-IO: every task through one encoder-decoder and one `generate`.
 

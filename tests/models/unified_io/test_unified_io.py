@@ -157,6 +157,27 @@ def test_save_and_load_preset(model, reference_io, tmp_path):
     }
 
 
+def test_public_classes_are_registered_for_keras_serialization():
+    import keras
+
+    import keras_uio
+    from keras_uio.training import Adafactor, InverseSquareRootSchedule
+
+    for cls in (
+        keras_uio.UnifiedIO,
+        keras_uio.UnifiedIOBackbone,
+        keras_uio.VQGAN,
+        keras_uio.UnifiedIOPreprocessor,
+        keras_uio.UnifiedIOTokenizer,
+        keras_uio.UnifiedIOImageConverter,
+        Adafactor,
+        InverseSquareRootSchedule,
+    ):
+        name = f"keras_uio>{cls.__name__}"
+        assert keras.saving.get_registered_name(cls) == name
+        assert keras.saving.get_registered_object(name) is cls
+
+
 def test_beam_search_with_one_beam_equals_greedy(model, reference_io):
     inputs = _encoder_inputs(reference_io)
     greedy = model.generate(inputs, max_text_length=6, stop_at_eos=False)
