@@ -1,5 +1,4 @@
 import keras
-from keras import ops
 
 from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.recompute import recompute_in_backward
@@ -67,7 +66,9 @@ class GatedGeluMLP(keras.layers.Layer):
             project, variables=variables_of(norm, self.gate, self.up)
         )(x)
         return recompute_in_backward(
-            lambda gate, up: self.down(_gated_gelu(gate, up)),
+            lambda gate, up: self.down(
+                keras.activations.gelu(gate, approximate=True) * up
+            ),
             variables=self.down.variables,
         )(gate, up)
 
@@ -75,7 +76,3 @@ class GatedGeluMLP(keras.layers.Layer):
         config = super().get_config()
         config.update({"intermediate_dim": self.intermediate_dim})
         return config
-
-
-def _gated_gelu(gate, up):
-    return keras.activations.gelu(gate, approximate=True) * up
