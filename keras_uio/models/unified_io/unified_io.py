@@ -454,6 +454,9 @@ class UnifiedIO(Seq2SeqLM):
         # inside the loop XLA may copy the slice at every step.
         table = ops.cast(b.token_embedding.embeddings, "float32")
         tables = (table[: b.vocabulary_size], table[b.vocabulary_size :])
+        # `[hidden_dim, ids]`: XLA:CPU reads the table ~2x faster in this
+        # layout for one row at a time (a matrix-vector product).
+        tables = tuple(ops.transpose(t) for t in tables)
         return positions, position_bias, cross_caches, cross_bias, tables
 
     def _decode_step(self, t, tokens, caches, key_mask, static, image_phase):
@@ -489,7 +492,7 @@ class UnifiedIO(Seq2SeqLM):
             )
             new_caches.append(cache)
         hidden = ops.cast(b.decoder_norm(x)[:, 0], "float32")
-        logits = ops.matmul(hidden, ops.transpose(tables[int(image_phase)]))
+        logits = ops.matmul(hidden, tables[int(image_phase)])
         return logits / float(hidden_dim) ** 0.5, new_caches
 
     def _phase(self, state, stop, image_phase, static, sampler, stop_at_eos):
