@@ -1,9 +1,11 @@
 """UnifiedIO.generate / score against the original and against the backbone."""
 
+import keras
 import numpy as np
 import pytest
 from conftest import backbone_inputs
 
+from keras_uio.models.unified_io import unified_io
 from keras_uio.models.unified_io.unified_io import UnifiedIO
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 
@@ -251,3 +253,44 @@ def test_training_forward_computes_each_modality_over_its_own_ids(model, referen
     narrow = float(model.compute_loss(inputs, y, out))
     wide = float(model.compute_loss(inputs, y, {k: full[k] for k in full}))
     assert np.isfinite(narrow) and narrow == pytest.approx(wide, rel=1e-5)
+
+
+jax_only = pytest.mark.skipif(
+    keras.config.backend() != "jax", reason="XLA compile options are JAX's"
+)
+
+
+@jax_only
+def test_decode_compiler_options_keep_products_off_ynnpack():
+    import jax
+    import jax.numpy as jnp
+
+    def product(a, b):
+        return a @ b
+
+    args = (jnp.ones((8, 64)), jnp.ones((64, 64)))
+    default = jax.jit(product).lower(*args).compile().as_text()
+    tuned = jax.jit(product, compiler_options=unified_io.CPU_DECODE_COMPILER_OPTIONS)
+    tuned = tuned.lower(*args).compile().as_text()
+    # XLA's default hands the product to YNNPACK; the decode options do not.
+    assert "ynn_fusion" in default
+    assert "ynn_fusion" not in tuned
+
+
+@jax_only
+def test_generation_falls_back_when_xla_rejects_the_decode_options(
+    model, reference_io, monkeypatch
+):
+    import jax
+
+    bad = {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_FUSION_TYPE"}
+    with pytest.raises(Exception, match="xla_cpu_experimental_ynn_fusion_type"):
+        jax.jit(lambda x: x + 1, compiler_options=bad).lower(1.0).compile()
+    monkeypatch.setattr(unified_io, "CPU_DECODE_COMPILER_OPTIONS", bad)
+    fresh = UnifiedIO(model.backbone, model.vqgan)  # nothing compiled yet
+    out = fresh.generate(
+        _encoder_inputs(reference_io), max_text_length=8, stop_at_eos=False
+    )
+    np.testing.assert_array_equal(
+        out["text_tokens"], reference_io["out/gen_text_tokens"]
+    )
