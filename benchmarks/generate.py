@@ -13,7 +13,8 @@ Measures, float32, random weights (transformer + the full VQ-GAN):
    (`backbone.encode`, jitted alone) timed separately, and peak RSS.
 2. Image, batch `--image-batch-sizes`: `max_text_length=1`, `image=True`
    (1 text step + 256 image steps + the VQ-GAN decode), and
-   `model.vqgan.decode` alone (jitted, random codes). ms per image step =
+   `model.vqgan.decode` alone (jitted with generate's XLA options, random
+   codes; the encoders are jitted the same way). ms per image step =
    `(total - encoder - VQ-GAN decode) / 257` (every decoder step run).
 3. keras_hub `T5Seq2SeqLM` (`preprocessor=None`, greedy sampler) with
    uio_small's transformer dimensions, 32 tokens from a 32-token text-only
@@ -49,6 +50,7 @@ Usage:
 """
 
 import argparse
+import functools
 import os
 import resource
 import statistics
@@ -172,16 +174,25 @@ def run_cases(cases, repeats):
             f"load average {os.getloadavg()[0]:.2f}")
 
 
-def stateless_jit(variables, fn):
+def generate_options():
+    """The XLA options `UnifiedIO.generate` compiles with on the CPU."""
+    from keras_uio.models.unified_io.unified_io import CPU_DECODE_COMPILER_OPTIONS
+
+    return CPU_DECODE_COMPILER_OPTIONS
+
+
+def stateless_jit(variables, fn, compiler_options=None):
     """`jax.jit` of `fn(*args)` with `variables` passed as arguments.
 
     Passing the values (rather than closing over them) keeps XLA from
-    treating the weights as constants, as `UnifiedIO.generate` does.
+    treating the weights as constants, as `UnifiedIO.generate` does. Parts
+    of our generate (encoders, VQ-GAN decode) pass generate's
+    `compiler_options`, so they are timed as generate runs them.
     """
     import jax
     import keras
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=compiler_options)
     def compiled(values, *args):
         with keras.StatelessScope(state_mapping=zip(variables, values)):
             return fn(*args)
@@ -236,15 +247,17 @@ def uio_encoders(model):
         return encoded, mask, caches
 
     return (
-        stateless_jit(backbone.variables, encode),
-        stateless_jit(backbone.variables, encode_with_cross_kv),
+        stateless_jit(backbone.variables, encode, generate_options()),
+        stateless_jit(backbone.variables, encode_with_cross_kv, generate_options()),
     )
 
 
 def uio_text_encoder(model):
     """Jitted `backbone.encode_text`: what generate runs without any image."""
     backbone = model.backbone
-    return stateless_jit(backbone.variables, lambda text: backbone.encode_text(text))
+    return stateless_jit(
+        backbone.variables, lambda text: backbone.encode_text(text), generate_options()
+    )
 
 
 def uio_text_cases(model, encoders, rng, batch, label, mask_value, cross_kv):
@@ -639,7 +652,9 @@ def main(argv=None):
         )
     encoder_cases = {s["batch"]: s["cases"] for s in text_specs}
     if args.image_batch_sizes:
-        vq_decode = stateless_jit(model.vqgan.variables, model.vqgan.decode)
+        vq_decode = stateless_jit(
+            model.vqgan.variables, model.vqgan.decode, generate_options()
+        )
         for batch in args.image_batch_sizes:
             image_specs.append(
                 uio_image_cases(
