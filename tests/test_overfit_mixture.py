@@ -201,7 +201,10 @@ def test_tiny_model_overfits_a_three_task_mixture_and_generates_its_targets():
         .shuffle(len(ids), seed=0)
         .batch(16)
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    # Decayed to zero over the run: at a constant 1e-2 the loss spiked late
+    # in the run for some float orderings (0.014 at epoch 5, 0.054 at 10).
+    schedule = keras.optimizers.schedules.CosineDecay(1e-2, decay_steps=200)
+    model.compile(optimizer=keras.optimizers.Adam(schedule))
     history = model.fit(dataset, steps_per_epoch=20, epochs=10, verbose=0).history
     assert history["loss"][-1] < 0.05, history["loss"]
     assert history["loss"][-1] < 0.01 * history["loss"][0]
