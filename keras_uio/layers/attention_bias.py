@@ -3,7 +3,6 @@ from keras import ops
 
 from keras_uio.layers.absolute_position_bias import AbsolutePositionBias
 from keras_uio.layers.relative_position_bias import RelativePositionBias
-from keras_uio.layers.take_per_example import take_per_example
 
 MASKED = -1e10
 
@@ -108,8 +107,15 @@ class AttentionBias(keras.layers.Layer):
         """
         length = ops.shape(positions)[1]
         full = self.position_bias(positions, text_length, length - text_length)
-        rows = ops.transpose(ops.take(full[0], index, axis=1), (1, 0, 2, 3))
-        return take_per_example(rows, index, axis=3) + key_padding_bias(mask)
+        # One gather of (row, column) pairs from the flattened bias: its
+        # gradient is scattered straight into the `[heads, L * L]` bias
+        # (gathering rows, then columns, built a `[B, heads, L', L]`
+        # gradient: 39 MB at `uio_small`'s training peak).
+        flat = ops.reshape(full[0], (self.num_heads, -1))
+        index = ops.convert_to_tensor(index, "int32")
+        pairs = index[:, :, None] * length + index[:, None, :]
+        bias = ops.transpose(ops.take(flat, pairs, axis=1), (1, 0, 2, 3))
+        return bias + key_padding_bias(mask)
 
     def call(self, positions, text_mask, image_mask):
         text_length = ops.shape(text_mask)[1]

@@ -41,9 +41,14 @@ class EncoderEmbedding(keras.layers.Layer):
         token_embeddings: `[B, Lt, hidden_dim]`.
         images: `[B, H, W, 3]` normalised pixels with
             `(H / patch_size) * (W / patch_size) == max_image_length`.
+        image_indices: optional int `[B, n]`, the patches to embed per
+            example (the paper's patch subset); the others are dropped
+            before the projection.
 
     Returns `(embeddings [B, Lt + Li, hidden_dim], positions [1, Lt + Li,
-    hidden_dim])`.
+    hidden_dim])`; with `image_indices` the embeddings have `Lt + n`
+    positions (the kept patches in the given order) and `positions` still
+    covers every patch.
 
     Example:
 
@@ -101,11 +106,13 @@ class EncoderEmbedding(keras.layers.Layer):
         positions = ops.take(table, ops.arange(text_length), axis=0)
         return self.text_norm(token_embeddings + segments[0] + positions), positions
 
-    def call(self, token_embeddings, images):
+    def call(self, token_embeddings, images, image_indices=None):
         text, text_pos = self.embed_text(token_embeddings)
-        patches = self.patch_embedding(images)
-        image_length = ops.shape(patches)[1]
-        if isinstance(image_length, int) and image_length != self.max_image_length:
+        _, height, width, _ = ops.shape(images)
+        image_length = None
+        if isinstance(height, int) and isinstance(width, int):
+            image_length = (height // self.patch_size) * (width // self.patch_size)
+        if image_length is not None and image_length != self.max_image_length:
             raise ValueError(
                 f"`image_encoder_inputs` gives {image_length} patches of "
                 f"{self.patch_size}x{self.patch_size}; this model expects "
@@ -115,7 +122,10 @@ class EncoderEmbedding(keras.layers.Layer):
         table = ops.cast(self.position_embeddings, self.compute_dtype)
         segments = ops.cast(self.segment_embeddings, self.compute_dtype)
         image_pos = table[self.max_text_length :]
-        image = patches + segments[1] + image_pos
+        kept_pos = image_pos
+        if image_indices is not None:
+            kept_pos = ops.take(image_pos, image_indices, axis=0)
+        image = self.patch_embedding(images, image_indices) + segments[1] + kept_pos
         embeddings = ops.concatenate([text, self.image_norm(image)], axis=1)
         positions = ops.concatenate([text_pos, image_pos], axis=0)[None]
         return embeddings, positions

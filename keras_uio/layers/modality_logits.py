@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_uio.layers.attention_bias import MASKED
+from keras_uio.layers.projected_cross_entropy import projected_cross_entropy
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -73,28 +74,73 @@ class ModalityLogits(keras.layers.Layer):
         """
         if not isinstance(text_length, int):
             text_length = ops.shape(text_length)[1]
-        # The matmul runs in the compute dtype (bfloat16 under a
-        # `mixed_bfloat16` policy, as T5X does); the result is float32.
-        table = ops.cast(embeddings, self.compute_dtype)
-        scale = float(self.hidden_dim) ** 0.5
-        total = ops.shape(table)[0]
+        total = ops.shape(embeddings)[0]
         parts = []
-        for image_mode, rows in (
+        for image_mode, hidden_part in (
             (False, hidden[:, :text_length]),
             (True, hidden[:, text_length:]),
         ):
-            if image_mode:
-                own = table[self.vocabulary_size :]
-            else:
-                own = table[: self.vocabulary_size]
-            # Scaling the `[B, L, E]` rows rather than the `[B, L, N]`
-            # logits: one logits-sized buffer fewer.
-            rows = ops.cast(ops.cast(rows, "float32") / scale, self.compute_dtype)
-            logits = ops.cast(ops.matmul(rows, ops.transpose(own)), "float32")
+            rows, table = self._own(hidden_part, embeddings, image_mode)
+            # The matmul runs in the compute dtype (bfloat16 under a
+            # `mixed_bfloat16` policy, as T5X does); the result is float32.
+            logits = ops.cast(ops.matmul(rows, ops.transpose(table)), "float32")
             if full_vocabulary:
                 logits = self.widen(logits, image_mode, total)
             parts.append(logits)
         return tuple(parts)
+
+    def cross_entropy(self, hidden, embeddings, targets, image_mode):
+        """Token cross-entropy of one modality's positions, without logits.
+
+        Equal to the cross-entropy under `project(..., full_vocabulary=
+        False)`'s logits for that modality, computed by
+        `projected_cross_entropy` (on JAX in chunks of positions, so the
+        `[B, L, N]` logits and their gradient are never stored whole).
+
+        Args:
+            hidden: `[B, L, E]` final decoder states of that modality's
+                positions.
+            embeddings: the tied token embeddings.
+            targets: int `[B, L]`, indices into the modality's own ids (image
+                code = id - vocabulary_size); must be in range.
+            image_mode: bool.
+
+        Returns:
+            `(losses, hits)`, float32 `[B, L]`.
+        """
+        rows = self._scaled(hidden)
+        batch, length = ops.shape(targets)[0], ops.shape(targets)[1]
+        if image_mode:
+            first_id, num_ids = self.vocabulary_size, None
+        else:
+            first_id, num_ids = 0, self.vocabulary_size
+        losses, hits = projected_cross_entropy(
+            ops.reshape(rows, (batch * length, -1)),
+            ops.cast(embeddings, self.compute_dtype),
+            ops.reshape(targets, (-1,)),
+            first_id,
+            num_ids,
+        )
+        return (
+            ops.reshape(losses, (batch, length)),
+            ops.reshape(hits, (batch, length)),
+        )
+
+    def _own(self, hidden, embeddings, image_mode):
+        """Scaled rows and the modality's own embedding rows, both in the
+        compute dtype."""
+        table = ops.cast(embeddings, self.compute_dtype)
+        if image_mode:
+            table = table[self.vocabulary_size :]
+        else:
+            table = table[: self.vocabulary_size]
+        return self._scaled(hidden), table
+
+    def _scaled(self, hidden):
+        # Scaling the `[B, L, E]` rows rather than the `[B, L, N]` logits:
+        # one logits-sized buffer fewer.
+        scale = float(self.hidden_dim) ** 0.5
+        return ops.cast(ops.cast(hidden, "float32") / scale, self.compute_dtype)
 
     def widen(self, logits, image_mode, total_size):
         """Pads own-id logits (`project(..., full_vocabulary=False)`) back to

@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from keras_uio.layers.host_initializer import HostInitializer
+from keras_uio.layers.take_per_example import take_per_example
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -42,13 +43,17 @@ class PatchEmbedding(keras.layers.Layer):
         self.projection.build((None, None, self.patch_size**2 * channels))
         self.built = True
 
-    def call(self, images):
+    def call(self, images, indices=None):
+        """`indices`: optional int `[B, n]`, the patches to keep per
+        example; the rest are dropped before the projection."""
         p = self.patch_size
         _, height, width, channels = ops.shape(images)
         rows, cols = height // p, width // p
         x = ops.reshape(images, (-1, rows, p, cols, p, channels))
         x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
         x = ops.reshape(x, (-1, rows * cols, p * p * channels))
+        if indices is not None:
+            x = take_per_example(x, indices, axis=1)
         return self.projection(x)
 
     def get_config(self):

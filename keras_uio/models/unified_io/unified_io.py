@@ -7,7 +7,6 @@ from keras_hub.models import Seq2SeqLM
 
 from keras_uio.layers.attention_bias import MASKED
 from keras_uio.layers.attention_bias import padding_bias
-from keras_uio.layers.recompute import recompute_in_backward
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
 from keras_uio.models.unified_io.unified_io_preprocessor import (
     UnifiedIOPreprocessor,
@@ -88,12 +87,6 @@ def _with_accumulation(optimizer, steps):
         )
     optimizer.gradient_accumulation_steps = steps
     return optimizer
-
-
-def _cross_entropy(logits, targets):
-    """`[B, L]` cross-entropy of `targets [B, L]` under `logits [B, L, N]`."""
-    picked = ops.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
-    return ops.logsumexp(logits, axis=-1) - picked
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -181,7 +174,9 @@ class UnifiedIO(Seq2SeqLM):
         only, which is all the output layer computes: `text_token_logits
         [B, Lt, vocabulary_size]` (index = id) and `image_code_logits [B,
         Li, image_vocabulary_size]` (index = image code = id -
-        vocabulary_size). The loss reads the latter.
+        vocabulary_size); and `decoder_states [B, Lt + Li, E]`, the final
+        decoder states, which the loss reads (it computes the logits again in
+        chunks, never storing them whole).
         """
         inputs = dict(inputs)
         pixels = inputs.pop("image_decoder_targets", None)
@@ -221,24 +216,30 @@ class UnifiedIO(Seq2SeqLM):
             *(inputs[k] for k in _INPUT_NAMES),
             image_input_indices=inputs.get("image_input_indices"),
         )
-        # Each modality over its own ids only: the loss reads these.
-        text, image = b.decode(
+        states = b.decoder_states(
             encoded,
             encoder_mask,
             inputs["text_decoder_inputs"],
             inputs["text_decoder_masks"],
             inputs["image_decoder_inputs"],
+        )
+        # Each modality over its own ids only, then the backbone's
+        # full-width form. The loss reads `decoder_states`, so in `fit` (on
+        # JAX and TensorFlow) the logits are compiled away.
+        text, image = b.modality_logits.project(
+            states,
+            b.token_embedding.embeddings,
+            inputs["text_decoder_inputs"],
             full_vocabulary=False,
         )
         total = b.vocabulary_size + b.image_vocabulary_size
         widen = b.modality_logits.widen
         outputs = {
-            # The backbone's full-width form (unused parts are compiled away
-            # in `fit` on JAX and TensorFlow).
             "text_logits": widen(text, False, total),
             "image_logits": widen(image, True, total),
             "text_token_logits": text,
             "image_code_logits": image,
+            "decoder_states": states,
         }
         if targets is not None:
             outputs["image_targets"] = targets
@@ -306,34 +307,19 @@ class UnifiedIO(Seq2SeqLM):
         ]
         return super().metrics + [m for m in extra if m is not None]
 
-    @staticmethod
-    def _token_terms(targets, logits, weights):
+    def _token_terms(self, targets, states, weights, image_mode):
         """Summed cross-entropy, hits and weight of `targets [B, L]` (indices
-        into the last axis of `logits [B, L, N]`), in float32."""
-        logits = ops.cast(logits, "float32")
-        size = ops.shape(logits)[-1]
+        into the modality's own ids) at decoder `states [B, L, E]`, float32."""
+        b = self.backbone
+        size = b.image_vocabulary_size if image_mode else b.vocabulary_size
         # Out-of-range targets only occur at weight 0 (e.g. padding below
         # the image offset); clip them so they stay finite.
         targets = ops.clip(ops.cast(targets, "int32"), 0, size - 1)
         weights = ops.cast(weights, "float32")
-        # Only the logits are kept for the gradient: the softmax is
-        # recomputed from them (each `[B, L, N]` float32 copy is 128 MB for
-        # 8 x 256 image codes).
-        losses = recompute_in_backward(_cross_entropy)(logits, targets)
-        hits = ops.cast(ops.argmax(logits, axis=-1) == targets, "float32")
+        losses, hits = b.modality_logits.cross_entropy(
+            states, b.token_embedding.embeddings, targets, image_mode
+        )
         return ops.sum(losses * weights), ops.sum(hits * weights), ops.sum(weights)
-
-    def _own_id_logits(self, y_pred, image_mode):
-        """Logits over one modality's own ids: the narrow outputs of `call`,
-        or the full-width ones sliced (exact: the rest is -1e10)."""
-        v = self.backbone.vocabulary_size
-        if image_mode:
-            if "image_code_logits" in y_pred:
-                return y_pred["image_code_logits"]
-            return y_pred["image_logits"][..., v:]
-        if "text_token_logits" in y_pred:
-            return y_pred["text_token_logits"]
-        return y_pred["text_logits"][..., :v]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         y = y or {}
@@ -342,8 +328,10 @@ class UnifiedIO(Seq2SeqLM):
         text_weights = sample_weight.get(
             "text_decoder_targets", ops.cast(text_targets > 0, "float32")
         )
+        states = y_pred["decoder_states"]
+        text_length = ops.shape(text_targets)[1]
         total, text_hits, text_count = self._token_terms(
-            text_targets, self._own_id_logits(y_pred, False), text_weights
+            text_targets, states[:, :text_length], text_weights, image_mode=False
         )
         text_sum = total
         image_targets = y.get("image_decoder_targets", y_pred.get("image_targets"))
@@ -356,8 +344,9 @@ class UnifiedIO(Seq2SeqLM):
                 image_weights = ops.ones_like(image_targets, "float32")
             image_sum, image_hits, image_count = self._token_terms(
                 ops.cast(image_targets, "int32") - self.backbone.vocabulary_size,
-                self._own_id_logits(y_pred, True),
+                states[:, text_length:],
                 image_weights,
+                image_mode=True,
             )
         count = ops.maximum(text_count + image_count, 1.0)
         loss = (text_sum + image_sum) / count

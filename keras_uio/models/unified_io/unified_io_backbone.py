@@ -14,7 +14,6 @@ from keras_uio.layers.encoder_layer import UnifiedIOEncoderLayer
 from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
-from keras_uio.layers.take_per_example import take_per_example
 from keras_uio.models.unified_io.unified_io_presets import backbone_presets
 from keras_uio.models.unified_io.unified_io_presets import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_presets import (
@@ -265,20 +264,22 @@ class UnifiedIOBackbone(Backbone):
     def _encode(self, text_ids, images, image_mask, image_indices=None):
         text_mask = ops.cast(ops.greater(text_ids, 0), "int32")
         image_mask = ops.cast(image_mask, "int32")
-        x, positions = self.encoder_embedding(self.token_embedding(text_ids), images)
+        x, positions = self.encoder_embedding(
+            self.token_embedding(text_ids), images, image_indices
+        )
         mask = ops.concatenate([text_mask, image_mask], axis=1)
         if image_indices is None:
             bias = self.encoder_attention_bias(positions, text_mask, image_mask)
         else:
             # Only the kept patches enter the stack (the paper's patch
-            # subset): gather them and their rows/columns of the bias.
+            # subset; the embedding drops the rest before projecting them),
+            # with their rows and columns of the bias.
             text_length = ops.shape(text_ids)[1]
             text_index = ops.broadcast_to(
                 ops.arange(text_length, dtype="int32")[None],
                 ops.shape(text_ids),
             )
             index = ops.concatenate([text_index, image_indices + text_length], 1)
-            x = take_per_example(x, index, axis=1)
             bias = self.encoder_attention_bias.subset(positions, text_length, index, mask)
         for layer in self.encoder_layers:
             x = layer(x, bias)
@@ -347,6 +348,20 @@ class UnifiedIOBackbone(Backbone):
         self, encoded, encoder_mask, text_ids, text_mask, image_ids,
         full_vocabulary=None,
     ):
+        hidden = self._decoder_states(
+            encoded, encoder_mask, text_ids, text_mask, image_ids
+        )
+        if full_vocabulary is None:
+            # The functional graph: every id at every position, then the
+            # other modality's ids masked (the original's computation).
+            logits = self.token_embedding(hidden, reverse=True)
+            return self.modality_logits(logits, text_ids)
+        # Eager / traced calls: each modality over its own ids only.
+        return self.modality_logits.project(
+            hidden, self.token_embedding.embeddings, text_ids, full_vocabulary
+        )
+
+    def _decoder_states(self, encoded, encoder_mask, text_ids, text_mask, image_ids):
         text_mask = ops.cast(text_mask, "int32")
         image_mask = ops.ones_like(image_ids, dtype="int32")
         y, positions = self.decoder_embedding(
@@ -358,16 +373,7 @@ class UnifiedIOBackbone(Backbone):
         cross_bias = key_padding_bias(encoder_mask)
         for layer in self.decoder_layers:
             y = layer(y, encoded, self_bias, cross_bias)
-        hidden = self.decoder_norm(y)
-        if full_vocabulary is None:
-            # The functional graph: every id at every position, then the
-            # other modality's ids masked (the original's computation).
-            logits = self.token_embedding(hidden, reverse=True)
-            return self.modality_logits(logits, text_ids)
-        # Eager / traced calls: each modality over its own ids only.
-        return self.modality_logits.project(
-            hidden, self.token_embedding.embeddings, text_ids, full_vocabulary
-        )
+        return self.decoder_norm(y)
 
     def decode(
         self,
@@ -396,6 +402,27 @@ class UnifiedIOBackbone(Backbone):
             ops.convert_to_tensor(text_decoder_masks, "int32"),
             ops.convert_to_tensor(image_decoder_inputs, "int32"),
             full_vocabulary=bool(full_vocabulary),
+        )
+
+    def decoder_states(
+        self,
+        encoded,
+        encoder_mask,
+        text_decoder_inputs,
+        text_decoder_masks,
+        image_decoder_inputs,
+    ):
+        """Teacher-forced decoder pass up to the final norm: `[B, Lt + Li, E]`.
+
+        What `decode()` multiplies by the embeddings; the training loss
+        reads these (`ModalityLogits.cross_entropy`) instead of logits.
+        """
+        return self._decoder_states(
+            encoded,
+            ops.convert_to_tensor(encoder_mask, "int32"),
+            ops.convert_to_tensor(text_decoder_inputs, "int32"),
+            ops.convert_to_tensor(text_decoder_masks, "int32"),
+            ops.convert_to_tensor(image_decoder_inputs, "int32"),
         )
 
     presets = backbone_presets

@@ -155,7 +155,8 @@ def test_save_and_load_preset(model, reference_io, tmp_path):
     np.testing.assert_array_equal(a["text_tokens"], b["text_tokens"])
     outputs = loaded(backbone_inputs(io))
     assert set(outputs) == {
-        "text_logits", "image_logits", "text_token_logits", "image_code_logits"
+        "text_logits", "image_logits", "text_token_logits", "image_code_logits",
+        "decoder_states",
     }
 
 
@@ -244,15 +245,33 @@ def test_training_forward_computes_each_modality_over_its_own_ids(model, referen
         np.testing.assert_array_equal(ours <= -1e9, theirs <= -1e9)
         rows = valid if key == "text_logits" else slice(None)
         np.testing.assert_allclose(ours[rows], theirs[rows], atol=1e-4)
-    # the loss reads the narrow logits; from the full-width ones it is equal
+    # The loss reads `decoder_states` (logits recomputed in chunks): it is
+    # the token cross-entropy under the original's logits.
     image_ids = inputs["image_decoder_inputs"]
     y = {
         "text_decoder_targets": io["in/text_decoder_targets"],
         "image_decoder_targets": np.concatenate([image_ids[:, 1:], image_ids[:, :1] + 1], 1),
     }
-    narrow = float(model.compute_loss(inputs, y, out))
-    wide = float(model.compute_loss(inputs, y, {k: full[k] for k in full}))
-    assert np.isfinite(narrow) and narrow == pytest.approx(wide, rel=1e-5)
+
+    def summed_cross_entropy(logits, targets, weights):
+        logits = logits.astype("float64")
+        top = logits.max(-1, keepdims=True)
+        lse = np.log(np.exp(logits - top).sum(-1)) + top[..., 0]
+        picked = np.take_along_axis(logits, targets[..., None], -1)[..., 0]
+        return ((lse - picked) * weights).sum()
+
+    text_targets = y["text_decoder_targets"]
+    text_sum = summed_cross_entropy(
+        io["out/dec_text_logits"][..., :v], np.maximum(text_targets, 0), valid
+    )
+    image_sum = summed_cross_entropy(
+        io["out/dec_image_logits"][..., v:],
+        y["image_decoder_targets"] - v,
+        np.ones(image_ids.shape),
+    )
+    expected = (text_sum + image_sum) / (valid.sum() + image_ids.size)
+    loss = float(model.compute_loss(inputs, y, out))
+    assert loss == pytest.approx(expected, rel=1e-5)
 
 
 jax_only = pytest.mark.skipif(
