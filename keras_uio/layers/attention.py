@@ -104,70 +104,32 @@ class UnifiedIOAttention(keras.layers.Layer):
         norm=None,
     ):
         if cache is None:
-            return self._full_sequence(
-                query_inputs, key_value_inputs, attention_bias, norm
-            )
-        inputs = norm(query_inputs) if norm is not None else query_inputs
-        query = _heads_first(self.query(inputs))
-        if cache_update_index is None:
-            key, value = cache[:, 0], cache[:, 1]
-        else:
-            # One in-place update of the whole cache with the new step's
-            # keys and values (no copy of the cache per step).
-            update = self.project_key_value(
-                inputs if key_value_inputs is None else key_value_inputs
-            )
-            cache = ops.slice_update(cache, (0, 0, 0, cache_update_index, 0), update)
-            key, value = cache[:, 0], cache[:, 1]
-        attend = self._attend_for(query.shape, key.shape[2])
-        return self._output(attend(query, key, value, attention_bias)), cache
-
-    def _full_sequence(self, query_inputs, key_value_inputs, attention_bias, norm):
-        """Training and full-sequence passes. The backward pass recomputes
-        the norm (not storing its output), the attention weights and, for
-        cross-attention, the keys and values (storing the encoder output
-        only, which every layer reads anyway)."""
-        if key_value_inputs is None:
+            # Training and full-sequence passes: the backward pass recomputes
+            # the norm (not storing its output) and the attention weights.
             query, key, value = recompute_in_backward(
                 functools.partial(self._project, norm=norm),
                 variables=variables_of(norm, self.query, self.key, self.value),
-            )(query_inputs)
-            key_length = query_inputs.shape[1]
-
-            def key_value(key, value):
-                return key, value
-
-            args = (key, value)
-            variables = self.output_dense.variables
+            )(query_inputs, key_value_inputs)
         else:
-            query = recompute_in_backward(
-                functools.partial(self._project, norm=norm, query_only=True),
-                variables=variables_of(norm, self.query),
-            )(query_inputs)
-            key_length = key_value_inputs.shape[1]
-
-            def key_value(inputs):
-                return _heads_first(self.key(inputs)), _heads_first(self.value(inputs))
-
-            args = (key_value_inputs,)
-            variables = variables_of(self.key, self.value, self.output_dense)
-        attend = self._attend_for(query.shape, key_length)
-        # The backward pass differentiates the whole-batch form: the
-        # gradient of the mapped one stacks every example's residuals
-        # (measured 2 GB more at batch 8).
-        return recompute_in_backward(
-            lambda query, bias, *args: self._output(
-                attend(query, *key_value(*args), bias)
-            ),
-            variables=variables,
-            differentiate=lambda query, bias, *args: self._output(
-                self._attend(query, *key_value(*args), bias)
-            ),
-        )(query, attention_bias, *args)
-
-    def _attend_for(self, query_shape, key_length):
-        """`_attend_each` for large batched attention, else `_attend`."""
-        batch, heads, query_length = query_shape[:3]
+            inputs = norm(query_inputs) if norm is not None else query_inputs
+            query = _heads_first(self.query(inputs))
+            if cache_update_index is None:
+                key, value = cache[:, 0], cache[:, 1]
+            else:
+                # One in-place update of the whole cache with the new step's
+                # keys and values (no copy of the cache per step).
+                update = self.project_key_value(
+                    inputs if key_value_inputs is None else key_value_inputs
+                )
+                cache = ops.slice_update(
+                    cache, (0, 0, 0, cache_update_index, 0), update
+                )
+                key, value = cache[:, 0], cache[:, 1]
+        # Attention runs heads-first, [B, heads, L, head_dim], as the caches
+        # keep it (a decode step's `[B, 1, heads, head_dim]` projection
+        # becomes that by a reshape).
+        batch, heads, query_length = query.shape[:3]
+        key_length = key.shape[2]
         sizes = (batch, heads, query_length, key_length)
         if all(isinstance(n, int) for n in sizes) and batch > 1 and (
             heads * query_length * key_length >= _MAP_MIN_ELEMENTS
@@ -175,16 +137,32 @@ class UnifiedIOAttention(keras.layers.Layer):
             # One example at a time: a `[heads, Lq, Lk]` block stays in
             # cache, where the whole `[B, heads, Lq, Lk]` one would not
             # (measured ~1.7x faster for the attention core at batch 8).
-            return self._attend_each
-        return self._attend
+            attend = self._attend_each
+        else:
+            attend = self._attend
+        # The backward pass recomputes the `[B, heads, Lq, Lk]` weights and
+        # the output projection's input, differentiating the whole-batch
+        # form: the gradient of the mapped one stacks every example's
+        # residuals (measured 2 GB more at batch 8).
+        outputs = recompute_in_backward(
+            lambda *args: self._output(attend(*args)),
+            variables=self.output_dense.variables,
+            differentiate=lambda *args: self._output(self._attend(*args)),
+        )(query, key, value, attention_bias)
+        if cache is not None:
+            return outputs, cache
+        return outputs
 
-    def _project(self, query_inputs, norm, query_only=False):
-        """Self-attention's queries, keys and values (or the queries only)."""
+    def _project(self, query_inputs, key_value_inputs, norm):
+        """Queries, keys and values; self-attention without `key_value_inputs`."""
         inputs = norm(query_inputs) if norm is not None else query_inputs
-        query = _heads_first(self.query(inputs))
-        if query_only:
-            return query
-        return query, _heads_first(self.key(inputs)), _heads_first(self.value(inputs))
+        if key_value_inputs is None:
+            key_value_inputs = inputs
+        return (
+            _heads_first(self.query(inputs)),
+            _heads_first(self.key(key_value_inputs)),
+            _heads_first(self.value(key_value_inputs)),
+        )
 
     def _output(self, attended):
         """`[B, heads, L, head_dim]` -> `[B, L, hidden_dim]`.
