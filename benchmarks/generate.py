@@ -29,7 +29,9 @@ Measures, float32, random weights (transformer + the full VQ-GAN):
    32 text positions, as T5's does.
 4. A table of the original implementation's anchors (allenai
    unified-io-inference, measured on this machine earlier) next to ours,
-   the ratios, and PASS/FAIL per target.
+   the ratios, and PASS/FAIL per target. `--original FILE` uses instead
+   the original's figures measured by `benchmarks/original_generate.py
+   --json-out FILE` (run just before, on the same machine).
 
 Every workload is first called once (compiling it; compile time = first
 call - steady state), then all are timed round-robin
@@ -477,7 +479,9 @@ def verdict(ok):
     return "PASS" if ok else "FAIL"
 
 
-def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True):
+def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True,
+           original=None, source="the fixed anchors"):
+    original = original or ORIGINAL
     if not anchored:
         log("")
         log("the original's anchors are for uio_small: no comparison with them")
@@ -497,8 +501,8 @@ def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True):
         log(f"{label:<44} {orig:>9} {mine:>9} {ratio:>6}")
 
     anchors = {
-        1: (ORIGINAL["text_b1_seconds"], ORIGINAL["text_b1_encoder"]),
-        8: (ORIGINAL["text_b8_seconds"], ORIGINAL["text_b8_encoder"]),
+        1: (original["text_b1_seconds"], original["text_b1_encoder"]),
+        8: (original["text_b8_seconds"], original["text_b8_encoder"]),
     }
     results = []
     for row in text_rows:
@@ -529,13 +533,13 @@ def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True):
     for row in image_rows:
         b = row["batch"]
         if b == 1:
-            orig = ORIGINAL["image_b1_seconds"]
+            orig = original["image_b1_seconds"]
             line("image b1: seconds (1 text + 256 codes + VQ-GAN)", orig,
                  row["seconds"], orig / row["seconds"])
-            line("image b1: ms per decoder step", f"{ORIGINAL['image_b1_step_ms']:.1f}",
-                 f"{row['step_ms']:.1f}", ORIGINAL["image_b1_step_ms"] / row["step_ms"])
-            line("VQ-GAN decode alone: seconds", ORIGINAL["vqgan_decode_seconds"],
-                 row["vqgan"], ORIGINAL["vqgan_decode_seconds"] / row["vqgan"])
+            line("image b1: ms per decoder step", f"{original['image_b1_step_ms']:.1f}",
+                 f"{row['step_ms']:.1f}", original["image_b1_step_ms"] / row["step_ms"])
+            line("VQ-GAN decode alone: seconds", original["vqgan_decode_seconds"],
+                 row["vqgan"], original["vqgan_decode_seconds"] / row["vqgan"])
             line("image b1: compile seconds", "", f"{row['compile']:.1f}")
             line("image b1: peak RSS MiB", "", f"{row['rss']:.0f}")
             speedup = orig / row["seconds"]
@@ -587,7 +591,7 @@ def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True):
                 f"{t5['compile']:>9.1f} {t5['rss']:>9.0f}")
 
     log("")
-    log("targets (raw numbers of this run against the fixed anchors)")
+    log(f"targets (raw numbers of this run against {source})")
     for label, ratio, ok in results:
         log(f"  {verdict(ok)}  {label}: {ratio:.2f}x")
     slowdowns = [
@@ -615,6 +619,10 @@ def main(argv=None):
     parser.add_argument("--cross-kv", action="store_true",
                         help="also time encode + the decoder's cross K/V "
                         "projections (a per-step breakdown aid)")
+    parser.add_argument("--original", metavar="JSON",
+                        help="the original's figures measured by "
+                        "benchmarks/original_generate.py --json-out, used "
+                        "instead of the fixed anchors")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -702,9 +710,16 @@ def main(argv=None):
             "stop_token_ids=None:")
         t5_rows = [t5_row(s) for s in t5_specs]
 
+    original, source = None, "the fixed anchors"
+    if args.original:
+        import json
+
+        with open(args.original) as f:
+            original = json.load(f)
+        source = f"the original measured in {args.original}"
     report(
         text_rows, text_only_rows, image_rows, t5_rows,
-        anchored=args.preset == "uio_small",
+        anchored=args.preset == "uio_small", original=original, source=source,
     )
     log("")
     log(

@@ -230,12 +230,17 @@ class UnifiedIOBackbone(Backbone):
             inputs["image_encoder_inputs"],
             inputs["image_input_masks"],
         )
-        text_logits, image_logits = self._decode(
+        hidden = self._decoder_states(
             encoded,
             encoder_mask,
             inputs["text_decoder_inputs"],
             inputs["text_decoder_masks"],
             inputs["image_decoder_inputs"],
+        )
+        # Every id at every position, then the other modality's ids masked
+        # (the original's computation).
+        text_logits, image_logits = self.modality_logits(
+            self.token_embedding(hidden, reverse=True), inputs["text_decoder_inputs"]
         )
         super().__init__(
             inputs=inputs,
@@ -344,23 +349,6 @@ class UnifiedIOBackbone(Backbone):
         )
 
     # --- decoder -----------------------------------------------------------
-    def _decode(
-        self, encoded, encoder_mask, text_ids, text_mask, image_ids,
-        full_vocabulary=None,
-    ):
-        hidden = self._decoder_states(
-            encoded, encoder_mask, text_ids, text_mask, image_ids
-        )
-        if full_vocabulary is None:
-            # The functional graph: every id at every position, then the
-            # other modality's ids masked (the original's computation).
-            logits = self.token_embedding(hidden, reverse=True)
-            return self.modality_logits(logits, text_ids)
-        # Eager / traced calls: each modality over its own ids only.
-        return self.modality_logits.project(
-            hidden, self.token_embedding.embeddings, text_ids, full_vocabulary
-        )
-
     def _decoder_states(self, encoded, encoder_mask, text_ids, text_mask, image_ids):
         text_mask = ops.cast(text_mask, "int32")
         image_mask = ops.ones_like(image_ids, dtype="int32")
@@ -395,13 +383,18 @@ class UnifiedIOBackbone(Backbone):
         `image_logits [B, Li, image_vocabulary_size]` (index = image code
         = id - vocabulary_size), the form the training loss uses.
         """
-        return self._decode(
+        hidden = self.decoder_states(
             encoded,
-            ops.convert_to_tensor(encoder_mask, "int32"),
-            ops.convert_to_tensor(text_decoder_inputs, "int32"),
-            ops.convert_to_tensor(text_decoder_masks, "int32"),
-            ops.convert_to_tensor(image_decoder_inputs, "int32"),
-            full_vocabulary=bool(full_vocabulary),
+            encoder_mask,
+            text_decoder_inputs,
+            text_decoder_masks,
+            image_decoder_inputs,
+        )
+        return self.modality_logits.project(
+            hidden,
+            self.token_embedding.embeddings,
+            ops.shape(text_decoder_inputs)[1],
+            bool(full_vocabulary),
         )
 
     def decoder_states(
