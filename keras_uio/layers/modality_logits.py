@@ -94,7 +94,7 @@ class ModalityLogits(keras.layers.Layer):
 
         Equal to the cross-entropy under `project(..., full_vocabulary=
         False)`'s logits for that modality, computed by
-        `projected_cross_entropy` (on JAX in chunks of positions, so the
+        `projected_cross_entropy` (on JAX in chunks of classes, so the
         `[B, L, N]` logits and their gradient are never stored whole).
 
         Args:

@@ -1,4 +1,4 @@
-"""Output projection and token cross-entropy in chunks of positions."""
+"""Output projection and token cross-entropy in chunks of classes."""
 
 import keras
 from keras import ops
@@ -50,13 +50,13 @@ def projected_cross_entropy(rows, table, targets, first_id=0, num_ids=None):
     argmax), the backward pass recomputes them (one more product of the
     forward's size) the same way, writing the gradient as `(softmax -
     one_hot) * g` in one pass. Class rows are read straight from `table`,
-    each class's gradient is written once. The training step's memory peak is
-    at the start of the backward pass, with every stored activation live;
-    materialised, the image logits (8 x 256 positions x 16384 codes), their
-    gradient and XLA's transposed copy of it were 128 MB each there. Only
-    `rows`, `table` and the `[M]` log-normalisers are kept for the backward
-    pass; no copy of the class rows is. Other backends compute the logits whole and differentiate the
-    formula.
+    each class's gradient is written once. The training step's memory peak
+    is at the start of the backward pass, with every stored activation
+    live; materialised, the image logits (8 x 256 positions x 16384 codes),
+    their gradient and XLA's transposed copy of it were 128 MB each there.
+    Only `rows`, `table` and the `[M]` log-normalisers are kept for the
+    backward pass; no copy of the class rows is. Other backends compute the
+    logits whole and differentiate the formula.
 
     Example:
 
@@ -129,6 +129,7 @@ def _chunked(first_id, num_ids):
         # Depending on the cotangent, the recomputed logits cannot be merged
         # with the forward's (XLA's CSE does that when a loop runs once).
         rows = rows + (g[0] * 0).astype(rows.dtype)
+
         def chunk(rows_grad, index):
             classes = classes_at(table, index)
             logits = _logits(rows, classes)
