@@ -328,6 +328,13 @@ class UnifiedIO(Seq2SeqLM):
         text_weights = sample_weight.get(
             "text_decoder_targets", ops.cast(text_targets > 0, "float32")
         )
+        if "decoder_states" not in y_pred:
+            raise ValueError(
+                "`compute_loss` reads `y_pred['decoder_states']`, the final "
+                "decoder states that `UnifiedIO.__call__` returns (it computes "
+                "the logits from them in chunks); received only "
+                f"{sorted(y_pred)}. Pass the outputs of `model(x)`."
+            )
         states = y_pred["decoder_states"]
         text_length = ops.shape(text_targets)[1]
         total, text_hits, text_count = self._token_terms(

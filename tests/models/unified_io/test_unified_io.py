@@ -272,6 +272,8 @@ def test_training_forward_computes_each_modality_over_its_own_ids(model, referen
     expected = (text_sum + image_sum) / (valid.sum() + image_ids.size)
     loss = float(model.compute_loss(inputs, y, out))
     assert loss == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="decoder_states"):
+        model.compute_loss(inputs, y, {k: full[k] for k in full})
 
 
 jax_only = pytest.mark.skipif(
