@@ -16,12 +16,31 @@ shapes[("token_embedder", "embedding")]  # (1408, 64)
 ```
 """
 
+import math
 import os
-import struct
 
 import numpy as np
 
 _NDARRAY_EXT = 1
+
+# Element types a checkpoint tensor may declare. Anything else (strings,
+# objects, zero-size `V0`/`S0` records, ...) is refused before any memory is
+# allocated: a zero-size dtype would let a few bytes declare a huge shape.
+ALLOWED_DTYPES = (
+    "bool",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+)
 
 
 class CheckpointError(ValueError):
@@ -136,18 +155,34 @@ def _read_bin_header(stream):
     return stream.uint(sizes[tag])
 
 
+def _numpy_dtype(stream, name):
+    """The NumPy dtype of an allowed dtype name; raises for any other."""
+    if name not in ALLOWED_DTYPES:
+        raise stream.corrupt(
+            f"dtype {name!r} is not a tensor element type (allowed: "
+            f"{', '.join(ALLOWED_DTYPES)})"
+        )
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
 def _read_leaf_header(stream, ext_len):
-    """Parses `[shape, dtype, bytes-header]`; returns shape, dtype, nbytes."""
+    """Parses `[shape, dtype, bytes-header]`; returns shape, dtype, nbytes.
+
+    Checks, before any tensor memory is allocated, that the dtype is an
+    allowed element type, that the record's byte count is exactly
+    `prod(shape) * itemsize` and that those bytes are present in the file.
+    """
     start = stream.tell()
     if _read_array_header(stream) != 3:
         raise stream.corrupt("a tensor record must have 3 fields")
     shape = tuple(_read_int(stream) for _ in range(_read_array_header(stream)))
-    try:
-        dtype = np.dtype(_read_str(stream))
-    except TypeError as e:
-        raise stream.corrupt(f"unknown dtype ({e})")
+    dtype = _numpy_dtype(stream, _read_str(stream))
     nbytes = _read_bin_header(stream)
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
     if nbytes != expected:
         raise stream.corrupt(
             f"tensor of shape {shape} and dtype {dtype} needs {expected} "
@@ -155,6 +190,13 @@ def _read_leaf_header(stream, ext_len):
         )
     if stream.tell() - start + nbytes != ext_len:
         raise stream.corrupt("tensor record length does not add up")
+    remaining = stream.size - stream.tell()
+    if nbytes > remaining:
+        raise CheckpointError(
+            f"Checkpoint '{stream.path}' is truncated: {stream.where} declares "
+            f"shape {shape} and dtype {dtype} ({nbytes} bytes) but only "
+            f"{remaining} bytes remain in the file."
+        )
     return shape, dtype, nbytes
 
 

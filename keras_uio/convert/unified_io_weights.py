@@ -21,6 +21,30 @@ DEAD_PARAMETERS = (
 
 _DECODER_IMAGE_LENGTH = 256  # 16 x 16 VQ-GAN codes in every released model.
 
+_ATTENTION = tuple((name, "kernel") for name in ("query", "key", "value", "out"))
+_MLP = tuple(("mlp", name, "kernel") for name in ("wi_0", "wi_1", "wo"))
+
+# The parameters of one `layers_<i>` of each stack, relative to the layer.
+ENCODER_LAYER_PARAMETERS = (
+    ("pre_attention_layer_norm", "scale"),
+    ("pre_mlp_layer_norm", "scale"),
+    *(("attention",) + p for p in _ATTENTION),
+    *_MLP,
+)
+DECODER_LAYER_PARAMETERS = (
+    ("pre_self_attention_layer_norm", "scale"),
+    ("pre_cross_attention_layer_norm", "scale"),
+    ("pre_mlp_layer_norm", "scale"),
+    *(("self_attention",) + p for p in _ATTENTION),
+    *(("encoder_decoder_attention",) + p for p in _ATTENTION),
+    *_MLP,
+)
+_LAYER_PARAMETERS = {
+    "encoder": ENCODER_LAYER_PARAMETERS,
+    "decoder": DECODER_LAYER_PARAMETERS,
+}
+_LAYER_NAME = re.compile(r"layers_(\d+)")
+
 
 def _heads(kernel_shape, num_heads):
     """`[E, H*D]` -> `[E, H, D]` (query/key/value kernels)."""
@@ -28,14 +52,121 @@ def _heads(kernel_shape, num_heads):
     return hidden, num_heads, joined // num_heads
 
 
-def _count_layers(shapes, stack):
-    pattern = re.compile(rf"layers_(\d+)")
-    found = {
-        int(m.group(1))
-        for path in shapes
-        if path[0] == stack and (m := pattern.fullmatch(path[1]))
+def _name(path):
+    return "/".join(path)
+
+
+def layer_indices(shapes, stack):
+    """The sorted `i` of every `<stack>/layers_<i>/...` parameter."""
+    return sorted(
+        {
+            int(m.group(1))
+            for path in shapes
+            if len(path) > 1
+            and path[0] == stack
+            and (m := _LAYER_NAME.fullmatch(path[1]))
+        }
+    )
+
+
+def _count_layers(shapes, stack, source="The checkpoint"):
+    """Number of `<stack>/layers_<i>`, which must be numbered 0 .. n-1."""
+    indices = layer_indices(shapes, stack)
+    numbered = range(indices[-1] + 1) if indices else range(0)
+    gaps = sorted(set(numbered) - set(indices))
+    if gaps:
+        named = ", ".join(f"'{stack}/layers_{i}'" for i in gaps[:5])
+        more = f" and {len(gaps) - 5} more" if len(gaps) > 5 else ""
+        raise ValueError(
+            f"{source} lacks {stack} layer(s) {named}{more}: its {stack} "
+            f"layers are numbered {indices[:10]}{'...' if len(indices) > 10 else ''}"
+            ", which must be 0 .. n-1 without gaps. The file is incomplete."
+        )
+    return len(indices)
+
+
+def _check_layer(shapes, stack, index, first, source):
+    """Checks one layer's parameter names, and shapes against layer 0's."""
+    prefix = (stack, f"layers_{index}")
+    expected = _LAYER_PARAMETERS[stack]
+    present = {
+        path[2:]: tuple(shape)
+        for path, shape in shapes.items()
+        if tuple(path[:2]) == prefix
     }
-    return len(found)
+    missing = [p for p in expected if p not in present]
+    if missing:
+        raise ValueError(
+            f"{source} lacks parameter '{_name(prefix + missing[0])}': "
+            f"{len(missing)} of the {len(expected)} parameters of "
+            f"{stack} layer {index} are missing "
+            f"({', '.join(_name(p) for p in missing[:4])}"
+            f"{', ...' if len(missing) > 4 else ''})."
+        )
+    unexpected = sorted(set(present) - set(expected))
+    if unexpected:
+        raise ValueError(
+            f"Parameter '{_name(prefix + unexpected[0])}' of {source} is "
+            f"not part of a Unified-IO {stack} layer (expected only "
+            f"{', '.join(_name(p) for p in expected)})."
+        )
+    for path in expected if first is not None else ():
+        if present[path] != first[path]:
+            raise ValueError(
+                f"Parameter '{_name(prefix + path)}' has shape "
+                f"{present[path]}; '{stack}/layers_0' has {first[path]}, and "
+                f"every {stack} layer must have the same shapes ({source})."
+            )
+    return present
+
+
+def check_layers(shapes, source="The checkpoint", allow_unequal_layers=False):
+    """Checks that the encoder and decoder layers of a checkpoint are whole.
+
+    Before any model is built from `shapes`: each stack's layers are
+    numbered `layers_0` .. `layers_<n-1>` without gaps, every layer has all
+    its parameters (and no others) with the shapes of `layers_0`, and the
+    encoder and decoder have as many layers (as in every released
+    Unified-IO model; a missing last decoder layer is otherwise invisible).
+
+    Args:
+        shapes: `{path_tuple: shape}` of the whole checkpoint.
+        source: how messages name the checkpoint, e.g. `"Checkpoint 'x.bin'"`.
+        allow_unequal_layers: bool. Accept different encoder and decoder
+            layer counts (for a checkpoint that really is built that way).
+
+    Returns:
+        `(num_encoder_layers, num_decoder_layers)`.
+
+    Raises:
+        ValueError: naming the first missing, unexpected or misshapen
+            parameter or layer.
+    """
+    counts = {}
+    for stack in ("encoder", "decoder"):
+        counts[stack] = _count_layers(shapes, stack, source)
+        if not counts[stack]:
+            raise ValueError(
+                f"{source} has no {stack} layers (no '{stack}/layers_0/...' "
+                "parameters): it is not an original Unified-IO checkpoint."
+            )
+        first = None
+        for index in range(counts[stack]):
+            present = _check_layer(shapes, stack, index, first, source)
+            first = present if first is None else first
+    encoder, decoder = counts["encoder"], counts["decoder"]
+    if encoder != decoder and not allow_unequal_layers:
+        fewer = "decoder" if decoder < encoder else "encoder"
+        absent = range(min(encoder, decoder), max(encoder, decoder))
+        missing = ", ".join(f"'{fewer}/layers_{i}'" for i in absent[:5])
+        missing += f" and {len(absent) - 5} more" if len(absent) > 5 else ""
+        raise ValueError(
+            f"{source} has {encoder} encoder layers but {decoder} decoder "
+            f"layers: are {missing} missing? Every released Unified-IO model "
+            "has as many of each. Pass `allow_unequal_layers=True` if this "
+            "checkpoint really is built that way."
+        )
+    return encoder, decoder
 
 
 def _require(shapes, path):

@@ -1,4 +1,5 @@
 import math
+import os
 
 import keras
 from keras import ops
@@ -14,6 +15,7 @@ from keras_uio.layers.encoder_layer import UnifiedIOEncoderLayer
 from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
+from keras_uio import preset_checks
 from keras_uio.models.unified_io.unified_io_presets import backbone_presets
 from keras_uio.models.unified_io.unified_io_presets import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_presets import (
@@ -430,15 +432,27 @@ class UnifiedIOBackbone(Backbone):
         with `keras-uio convert` and load that folder. `kwargs` override
         config fields (e.g. `dtype="bfloat16"`).
 
+        An existing local folder wins over a name (keras-hub's rule): with
+        a folder `./uio_tiny_easyvqa` in the working directory,
+        `from_preset("uio_tiny_easyvqa")` loads that folder. A folder is
+        checked first (`keras_uio.preset_checks`): a missing or corrupt
+        `config.json` or missing weights raise an error naming the file,
+        and the weights are verified against the sha256 recorded by
+        `save_to_preset` (presets saved without a record load unchecked).
+
         Example:
 
         ```python
         backbone = UnifiedIOBackbone.from_preset("uio_tiny", load_weights=False)
         ```
         """
-        if preset not in backbone_presets:
+        if preset_checks.is_local_preset(preset) or preset not in backbone_presets:
+            folder = bundled_preset_path(preset)
+            if preset_checks.is_local_preset(folder):
+                folder = os.fspath(folder)
+                preset_checks.check_preset_folder(folder, load_weights)
             return super().from_preset(
-                bundled_preset_path(preset), load_weights=load_weights, **kwargs
+                folder, load_weights=load_weights, **kwargs
             )
         entry = backbone_presets[preset]
         if load_weights:
@@ -458,6 +472,32 @@ class UnifiedIOBackbone(Backbone):
                 + advice
             )
         return cls(**{**entry["config"], **kwargs})
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """Writes the preset, then the sha256 of its weights (`checksums.json`).
+
+        Args:
+            preset_dir: the folder to write.
+            max_shard_size: int or float. Largest weights shard in GB
+                (`None`: one file).
+        """
+        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        preset_checks.write_checksums(preset_dir)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """`keras.Model.load_weights`, after checking the file.
+
+        The file must match the sha256 recorded beside it by
+        `save_to_preset` (if any), and (unless `skip_mismatch`) hold
+        exactly this model's variables: a `config.json` with fewer layers
+        than its weights is an error, not a silent partial load.
+        """
+        preset_checks.verify_before_loading(
+            self, filepath, check_variables=not skip_mismatch
+        )
+        return super().load_weights(
+            filepath, skip_mismatch=skip_mismatch, **kwargs
+        )
 
     @staticmethod
     def count_preset_parameters(preset):

@@ -27,7 +27,14 @@ bundled_presets = {
 
 
 def bundled_preset_path(preset):
-    """The folder of a bundled preset name; anything else unchanged."""
+    """The folder of a bundled preset name; anything else unchanged.
+
+    An existing local folder wins over a bundled name (keras-hub's rule):
+    with `./uio_tiny_easyvqa` in the working directory, the name means that
+    folder and is returned unchanged.
+    """
+    if isinstance(preset, str) and os.path.isdir(preset):
+        return preset
     if isinstance(preset, str) and preset in bundled_presets:
         path = os.path.join(PRESETS_DIR, preset)
         if not os.path.isdir(path):

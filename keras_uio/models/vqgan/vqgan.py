@@ -1,10 +1,13 @@
 """The VQ-GAN image tokenizer of Unified-IO as a keras_hub backbone."""
 
+import os
+
 import keras
 import numpy as np
 from keras import ops
 from keras_hub.models import Backbone
 
+from keras_uio import preset_checks
 from keras_uio.layers.vector_quantizer import VectorQuantizer
 from keras_uio.layers.vqgan_attention_block import VQGANAttentionBlock
 from keras_uio.layers.vqgan_downsample import VQGANDownsample
@@ -277,6 +280,41 @@ class VQGAN(Backbone):
         layout_map[r"(?:.*/)?conv_out/kernel"] = (None, None, model, None)
         layout_map[r"(?:.*/)?quantize/embedding"] = (model, None)
         return layout_map
+
+    # --- presets -------------------------------------------------------------
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **kwargs):
+        """Loads a VQ-GAN preset folder (e.g. `vqgan/` of a converted model).
+
+        The folder is checked first (`keras_uio.preset_checks`): a missing
+        or corrupt `config.json` or missing weights raise an error naming
+        the file, and the weights are verified against the sha256 recorded
+        by `save_to_preset` (presets saved without a record load unchecked).
+
+        Example:
+
+        ```python
+        vqgan = VQGAN.from_preset("./uio_small/vqgan")
+        ```
+        """
+        if preset_checks.is_local_preset(preset):
+            preset = os.fspath(preset)
+            preset_checks.check_preset_folder(preset, load_weights)
+        return super().from_preset(preset, load_weights=load_weights, **kwargs)
+
+    def save_to_preset(self, preset_dir, max_shard_size=10):
+        """Writes the preset, then the sha256 of its weights (`checksums.json`)."""
+        super().save_to_preset(preset_dir, max_shard_size=max_shard_size)
+        preset_checks.write_checksums(preset_dir)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        """`keras.Model.load_weights`, after checking the file's sha256 and variables."""
+        preset_checks.verify_before_loading(
+            self, filepath, check_variables=not skip_mismatch
+        )
+        return super().load_weights(
+            filepath, skip_mismatch=skip_mismatch, **kwargs
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -10,6 +10,7 @@ from keras_uio.convert.vqgan_weights import load_vqgan_checkpoint
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
 from keras_uio.models.vqgan.vqgan_presets import backbone_presets
+from keras_uio.testing import assert_vqgan_codes_match
 
 # Two levels, attention at the 16x16 level, 16x16 = 256 codes.
 SMALL = dict(
@@ -53,7 +54,9 @@ def tiny(reference_checkpoint):
 def test_reference_codes_exact_and_decode_close(tiny, reference_io):
     images = reference_io["in/image_decoder_targets"]
     codes = np.asarray(_jit(tiny.encode)(images))
-    np.testing.assert_array_equal(codes, reference_io["out/vae_codes"])
+    # Equal except at a proven float32 tie of two codebook distances (one
+    # known: row 0, position 184, flips on some CPUs).
+    assert_vqgan_codes_match(tiny, images, codes, reference_io["out/vae_codes"])
     decoded = np.asarray(_jit(tiny.decode)(reference_io["out/vae_codes"]))
     expected = reference_io["out/vae_decoded_from_codes"]
     assert decoded.shape == expected.shape
