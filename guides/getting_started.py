@@ -308,10 +308,12 @@ for r, (_, meta), tokens in zip(records, prepared, out["text_tokens"]):
 ## Ranking answer options with `score()`
 
 For a closed set of answers, the original Unified-IO scores each option
-instead of generating: `score(inputs, options)` returns the
-log-probability of every option's tokens (`sum`, `mean` per token) and the
-`best` one. Options are token ids `[batch, num_options, length]` (0-padded;
-EOS is appended), or images.
+instead of generating: `score(inputs, options)` returns each option's
+`loss` (the summed negative log-likelihood of its tokens, lower is better;
+`average_loss=True` for the per-token mean) and the `best` one. Options are
+token ids `[batch, num_options, length]` as the tokenizer writes them (with
+EOS, 0-padded), or images. `predict_tasks` does this for you when an
+example has `answer_options`.
 """
 
 classify = get_task("image_classification", tokenizer=tokenizer)
@@ -324,8 +326,8 @@ length = max(len(ids) for ids in option_ids)
 options = np.array([ids + [0] * (length - len(ids)) for ids in option_ids])
 options = np.repeat(options[None], len(records), axis=0)
 scores = model.score(batch, options)
-for r, row, best in zip(records, scores["sum"], scores["best"]):
-    print(f"truth {r['shape']:9s} scores {np.round(row, 2).tolist()} "
+for r, row, best in zip(records, scores["loss"], scores["best"]):
+    print(f"truth {r['shape']:9s} losses {np.round(row, 2).tolist()} "
           f"-> {easy_vqa.SHAPES[best]}")
 
 """

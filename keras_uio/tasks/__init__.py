@@ -42,3 +42,4 @@ from keras_uio.tasks.relationship_detection import RelationshipDetectionTask
 from keras_uio.tasks.text_qa import TextQATask
 from keras_uio.tasks.text_classification import TextClassificationTask
 from keras_uio.tasks.summarization import SummarizationTask
+from keras_uio.tasks.predict import predict_tasks

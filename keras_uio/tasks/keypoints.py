@@ -10,11 +10,12 @@ as location tokens in the prompt. Each joint comes back as
 import numpy as np
 
 from keras_uio.tasks.localization import LocalizationTask
+from keras_uio.tasks import original_parsers
 from keras_uio.tasks.task import Task
+from keras_uio.tasks.task import check_parser
 from keras_uio.tasks.task import register_task
 from keras_uio.vocab import KEYPOINT_NAMES
 
-FILL_MODES = ("nan", "mean")
 
 
 @register_task
@@ -25,19 +26,25 @@ class KeypointTask(Task):
     `keypoints`, `[17, 3]` `(x, y, v)` in pixels with COCO visibility `v`
     (0 not labelled, 1 occluded, 2 visible).
 
-    Result: `"keypoints"` float64 `[17, 3]` `(x, y, v)` in input pixels
-    (`v` in 0/1/2; coordinates `nan` where the output gave none),
-    `"visibility"` int `[17]` as parsed (`-1` unreadable or missing),
-    `"region"`, `"valid"` (no parse errors) and `"errors"`.
+    Result (`parser="original"`, the default, as the original's
+    `extract_keypoints`): `"points"` float64 `[17, 2]` `(x, y)` in input
+    pixels, `"point_labels"` int `[17]` (0 not visible, 1 occluded, 2
+    visible), `"invalid"` (the output did not follow the format: unreadable
+    labels, too many or too few points); points with label 0 sit at the
+    mean of the labelled ones and missing points at the mean of all.
+    With no labelled point both are `None`. `"keypoints"` `[17, 3]`
+    `(x, y, label)` stacks them (`nan` coordinates when `None`).
+    With `parser="lenient"`: `"keypoints"` has `nan` where the output
+    gave no position, `"visibility"` int `[17]` as parsed (`-1` unreadable
+    or missing). Both add `"region"`, `"valid"` (no parse errors) and
+    `"errors"`.
 
     Stage 1: `encode_person_inputs(image)` and `decode_people(text, meta)`
     (boxes of `"person"`); `stack_people(results)` stacks the per-person
     results into `[n, 17, 3]`.
 
     Args:
-        fill_invisible: `"nan"` (default) leaves joints without a readable
-            position `nan`; `"mean"` puts every joint whose visibility is 0
-            or unreadable at the mean of the labelled ones (the original).
+        parser: `"original"` or `"lenient"` (see above).
         person_name: class name localised in stage 1.
         **kwargs: see `Task`.
 
@@ -45,11 +52,11 @@ class KeypointTask(Task):
     >>> import numpy as np
     >>> task = KeypointTask()
     >>> image = np.zeros((480, 640, 3), "uint8")
-    >>> task.build_prompt(image=image, region=[1, 112, 266, 533])
-    'Find the human joints in the region " <extra_id_274> <extra_id_101> <extra_id_931> <extra_id_515> " .'
+    >>> task.build_prompt(image=image, region=[1, 112, 266, 470])
+    'Find the human joints in the region " <extra_id_274> <extra_id_101> <extra_id_833> <extra_id_515> " .'
     >>> kp = np.tile([[100.0, 200.0, 2.0]], (17, 1))
     >>> example = task.encode_example(
-    ...     {"image": image, "region": [1, 112, 266, 533], "keypoints": kp})
+    ...     {"image": image, "region": [1, 112, 266, 470], "keypoints": kp})
     >>> r = task.decode(example["target_text"], meta={"image_size": (480, 640)})
     >>> r["keypoints"][0].round(2).tolist(), r["valid"]
     ([100.48, 200.32, 2.0], True)
@@ -63,17 +70,12 @@ class KeypointTask(Task):
     num_keypoints = len(KEYPOINT_NAMES)
     keypoint_names = KEYPOINT_NAMES
 
-    def __init__(self, fill_invisible="nan", person_name="person", **kwargs):
+    def __init__(self, parser="original", person_name="person", **kwargs):
         super().__init__(**kwargs)
-        if fill_invisible not in FILL_MODES:
-            raise ValueError(
-                f"`fill_invisible` must be one of {FILL_MODES}. "
-                f"Received: {fill_invisible!r}"
-            )
-        self.fill_invisible = fill_invisible
+        self.parser = check_parser(parser)
         self.person_name = person_name
         self.person_task = LocalizationTask(
-            vocab=self.vocab, detokenize=self._detokenize,
+            vocab=self.vocab, detokenize=self._detokenize, parser=parser,
         )
 
     # ------------------------------------------------------- stage 1
@@ -113,24 +115,46 @@ class KeypointTask(Task):
         detok = raw["parse_detokenize"]
         if detok is None:
             self.detokenize([])  # raises: visibility needs text
-        parsed = self.vocab.ids_to_keypoints(
-            raw["parse_ids"], size, detok, num_keypoints=self.num_keypoints
-        )
-        result["errors"].extend(parsed.errors)
-        points = parsed.points.copy()
-        vis = parsed.visibility
-        if self.fill_invisible == "mean":
-            labelled = (vis > 0) & np.isfinite(points).all(-1)
-            if labelled.any():
-                points[~labelled] = points[labelled].mean(0)
-            else:
-                result["errors"].append(
-                    "no labelled joint to fill the others with"
-                )
-        keypoints = np.concatenate(
-            [points, np.maximum(vis, 0)[:, None].astype(np.float64)], -1
-        )
-        result["keypoints"] = keypoints
-        result["visibility"] = vis
         result["region"] = meta.get("region")
+        if self.parser == "original":
+            self._decode_original(raw, result, size, detok)
+        else:
+            parsed = self.vocab.ids_to_keypoints(
+                raw["parse_ids"], size, detok, num_keypoints=self.num_keypoints
+            )
+            result["errors"].extend(parsed.errors)
+            vis = parsed.visibility
+            result["keypoints"] = np.concatenate(
+                [parsed.points, np.maximum(vis, 0)[:, None].astype(np.float64)],
+                -1,
+            )
+            result["visibility"] = vis
         result["valid"] = not result["errors"]
+
+    def _decode_original(self, raw, result, size, detok):
+        points = labels = None
+        invalid = True
+        try:
+            points, labels, invalid = original_parsers.extract_keypoints(
+                raw["region_ids"], size, self.vocab, detok, self.num_keypoints
+            )
+        except ValueError as e:
+            result["errors"].append(
+                f"{e}: the original's extract_keypoints rejects this output"
+            )
+        if invalid and not result["errors"]:
+            result["errors"].append(
+                "the output does not follow the keypoint format (unreadable "
+                f"labels or not {self.num_keypoints} points)"
+            )
+        if points is None and not result["errors"]:
+            result["errors"].append("no visible keypoint in the output")
+        result["points"], result["point_labels"] = points, labels
+        result["invalid"] = bool(invalid)
+        if points is None:
+            result["keypoints"] = np.full((self.num_keypoints, 3), np.nan)
+            result["keypoints"][:, 2] = 0
+        else:
+            result["keypoints"] = np.concatenate(
+                [points, labels[:, None].astype(np.float64)], -1
+            )

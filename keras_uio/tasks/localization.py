@@ -12,7 +12,8 @@ class LocalizationTask(BoxTask):
     expressions, as the original's `object_localization`).
 
     Inputs: `image`, `object_name`. Training target: `boxes` (`[n, 4]`),
-    written as location tokens only. Result: `"boxes"` (see `BoxTask`).
+    each written as its location tokens and the class name (the paper's
+    format, appendix A.1.2). Result: `"boxes"` (see `BoxTask`).
 
     Example:
     >>> import numpy as np
@@ -26,11 +27,16 @@ class LocalizationTask(BoxTask):
     required = ("image", "object_name")
     targets = ("boxes",)
     prompt_template = 'Which region does the text " {} " describe ?'
-    max_text_length = 128
+    max_text_length = 32
 
     def _prompt_args(self, inputs, meta):
-        return (check_text(inputs["object_name"], "object_name"),)
+        meta["object_name"] = check_text(inputs["object_name"], "object_name")
+        return (meta["object_name"],)
 
     def _targets(self, targets, inputs, meta):
+        # As the paper's training data (A.1.2): each box followed by the
+        # class name.
         boxes = check_boxes(targets["boxes"])
-        return {"target_text": self._boxes_text(boxes, meta["image_size"])}
+        labels = [meta["object_name"]] * len(boxes)
+        text = self.vocab.labels_to_text(boxes, labels, meta["image_size"])
+        return {"target_text": text}

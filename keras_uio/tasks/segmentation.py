@@ -9,6 +9,7 @@ blurs white into grey) and the next ones by their dominant channel
 import numpy as np
 
 from keras_uio.preprocessing.dense import remove_small_components
+from keras_uio.tasks import original_parsers
 from keras_uio.tasks.task import Task
 from keras_uio.tasks.task import check_text
 from keras_uio.tasks.task import register_task
@@ -26,7 +27,7 @@ INSTANCE_COLOR_NAMES = (
     "white", "red", "lime", "blue", "yellow", "fuchsia", "aqua", "gray",
     "maroon", "green", "navy", "olive", "purple", "teal",
 )
-DECODE_MODES = ("coarse_color", "palette")
+DECODE_MODES = ("original", "coarse_color", "palette")
 
 
 def check_masks(masks, image_size, name="masks"):
@@ -122,15 +123,20 @@ class SegmentationTask(Task):
 
     Inputs: `image`, `object_name`. Training target: `masks`
     (`[n, H, W]` booleans, `n` up to 14; none gives a black image).
-    Result: `"masks"` bool `[n, H, W]` at input size, `"colors"` (the
+    Result: `"masks"` bool `[n, H, W]` at input size (with the original
+    rule also `"raw_masks"`, the masks on the generated image), `"colors"` (the
     colour each mask was read from), `"labels"` (`object_name` per mask),
     `"image"` (the colour image at input size), `"raw_image"`.
 
     Args:
-        mode: `"coarse_color"` (the original's rule: up to 4 instances,
-            white/grey, red, green, blue; robust to VQ-GAN blur) or
-            `"palette"` (nearest colour of `INSTANCE_COLORS`, up to 14;
-            see `palette_masks`).
+        mode: `"original"` (default: the original's
+            `extract_segmentation_masks` on the generated 256x256 image,
+            components found along raster rows, see `original_parsers`;
+            the masks are then resized to the input, nearest),
+            `"coarse_color"` (the same colour rule with 2-D components, on
+            the image at input size; up to 4 instances, white/grey, red,
+            green, blue) or `"palette"` (nearest colour of
+            `INSTANCE_COLORS`, up to 14; see `palette_masks`).
         min_size: components with fewer pixels are dropped.
         **kwargs: see `Task`.
 
@@ -157,7 +163,7 @@ class SegmentationTask(Task):
     prompt_template = 'What is the segmentation of " {} " ?'
     max_text_length = 1
 
-    def __init__(self, mode="coarse_color", min_size=10, **kwargs):
+    def __init__(self, mode="original", min_size=10, **kwargs):
         super().__init__(**kwargs)
         if mode not in DECODE_MODES:
             raise ValueError(
@@ -180,7 +186,15 @@ class SegmentationTask(Task):
             result["raw_image"], meta.get("image_size"), self.interpolation
         )
         result["image"] = image
-        if self.mode == "coarse_color":
+        if self.mode == "original":
+            raw_found = original_parsers.coarse_color_instances(
+                result["raw_image"], self.min_size
+            )
+            result["raw_masks"] = [m for _, m in raw_found]
+            found = [
+                (name, self._to_input_frame(m, meta)) for name, m in raw_found
+            ]
+        elif self.mode == "coarse_color":
             found = coarse_color_masks(image, self.min_size)
         else:
             found = palette_masks(image, min_size=self.min_size)
@@ -189,3 +203,7 @@ class SegmentationTask(Task):
                            else np.zeros(shape, bool))
         result["colors"] = [c for c, _ in found]
         result["labels"] = [meta.get("object_name")] * len(found)
+
+    def _to_input_frame(self, mask, meta):
+        image = mask[..., None].astype(np.float32)
+        return to_input_frame(image, meta.get("image_size"))[..., 0] > 0

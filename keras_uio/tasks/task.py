@@ -22,6 +22,7 @@ import re
 import numpy as np
 
 from keras_uio.preprocessing.images import prepare_image
+from keras_uio.tasks import original_parsers
 from keras_uio.preprocessing.images import undo_image_preprocessing
 from keras_uio.vocab import Vocabulary
 
@@ -111,6 +112,30 @@ def check_box(box, name="region"):
             f"`(x1, y1, x2, y2)`). Received: {arr.tolist()}"
         )
     return arr
+
+
+def check_box_in_image(box, image_size, name="region", clip=False):
+    """A box inside the image with a positive area.
+
+    With `clip=True` a box reaching outside the image is cut to it first;
+    otherwise it raises. A box with no area (after clipping) always raises.
+    """
+    height, width = image_size
+    limits = np.array([width, height, width, height], np.float64)
+    inside = np.clip(box, 0, limits)
+    if not clip and not np.array_equal(inside, box):
+        raise ValueError(
+            f"`{name}` {box.tolist()} reaches outside the {width}x{height} "
+            "image (x in [0, width], y in [0, height]). Pass a box inside "
+            "the image, or build the task with `clip_regions=True` to cut "
+            "it to the image."
+        )
+    if inside[2] <= inside[0] or inside[3] <= inside[1]:
+        raise ValueError(
+            f"`{name}` {box.tolist()} has no area inside the {width}x{height} "
+            "image."
+        )
+    return inside
 
 
 def check_boxes(boxes, name="boxes"):
@@ -301,6 +326,8 @@ class Task:
             placeholders).
         interpolation: `"nearest"` (the original) or `"bilinear"`: how a
             generated image is resized back to the input size.
+        clip_regions: cut input regions that reach outside the image to it
+            (by default they raise; a region with no area always raises).
     """
 
     name = None
@@ -314,7 +341,8 @@ class Task:
     uses_image = True
 
     def __init__(self, vocab=None, tokenizer=None, detokenize=None,
-                 prompt_template=None, interpolation="nearest"):
+                 prompt_template=None, interpolation="nearest",
+                 clip_regions=False):
         if vocab is None:
             vocab = getattr(tokenizer, "vocab", None) or Vocabulary()
         if not isinstance(vocab, Vocabulary):
@@ -344,6 +372,7 @@ class Task:
                 f"Received: {interpolation!r}"
             )
         self.interpolation = interpolation
+        self.clip_regions = bool(clip_regions)
 
     def __repr__(self):
         return f"<{type(self).__name__} {self.name!r}>"
@@ -375,8 +404,12 @@ class Task:
             meta["image_size"] = check_image(inputs["image"])
         for key in ("region", "subject_region", "object_region"):
             if key in inputs:
-                inputs[key] = check_box(inputs[key], name=key)
-                meta[key] = inputs[key]
+                box = check_box(inputs[key], name=key)
+                if meta["image_size"] is not None:
+                    box = check_box_in_image(
+                        box, meta["image_size"], key, self.clip_regions
+                    )
+                inputs[key] = meta[key] = box
         if "answer_options" in inputs:
             inputs["answer_options"] = check_options(inputs["answer_options"])
             meta["answer_options"] = inputs["answer_options"]
@@ -492,9 +525,12 @@ class Task:
             text = text.decode("utf-8")
         errors = []
         if isinstance(text, str):
+            ended = "</s>" in text
             text = re.split(r"</s>|<pad>", text)[0]  # stop at EOS / pad
             ids, detok, errors = text_to_parse_ids(text, self.vocab)
+            region_ids = np.append(ids, self.vocab.eos_id) if ended else ids
             return {"token_ids": None, "text": text.strip(),
+                    "region_ids": region_ids,
                     "parse_ids": ids, "parse_detokenize": detok,
                     "errors": errors}
         ids = np.asarray(text)
@@ -511,12 +547,15 @@ class Task:
         while start < len(ids) and ids[start] == self.vocab.pad_id:
             start += 1
         ids = ids[start:]
+        eos = np.flatnonzero(ids == self.vocab.eos_id)
+        region_ids = ids[: eos[0] + 1] if eos.size else ids
         stop = np.flatnonzero(
             (ids == self.vocab.eos_id) | (ids == self.vocab.pad_id)
         )
         ids = ids[: stop[0]] if stop.size else ids
         out_text = self.detokenize(ids) if self.can_detokenize else None
         return {"token_ids": ids.tolist(), "text": out_text,
+                "region_ids": region_ids,
                 "parse_ids": ids,
                 "parse_detokenize": (self.detokenize if self.can_detokenize
                                      else None),
@@ -647,18 +686,43 @@ class TextTask(Task):
                 result[self.answer_key] = options[index]
 
 
+PARSERS = ("original", "lenient")
+
+
+def check_parser(parser):
+    if parser not in PARSERS:
+        raise ValueError(
+            f"`parser` must be one of {PARSERS}. Received: {parser!r}"
+        )
+    return parser
+
+
 class BoxTask(Task):
     """A task whose output is `[4 location tokens][label text]...`.
 
     Result fields: `"boxes"` float64 `[n, 4]` `(x1, y1, x2, y2)` in input
     pixels, `"labels"` (list of `n` strings; `None` when ids were given
     without a tokenizer), `"label_ids"` (the ids after each box).
-    Malformed regions (odd location counts, text where a location belongs,
-    corners out of order) are skipped and described in `"errors"`.
+
+    Args:
+        parser: `"original"` (default) reads the output as the original's
+            `tokens_to_regions` (see `original_parsers`): an output it
+            would reject gives no boxes and an entry in `"errors"`.
+            `"lenient"` keeps every well-formed region and skips malformed
+            ones (odd location counts, text where a location belongs,
+            corners out of order), each described in `"errors"`.
+        **kwargs: see `Task`.
     """
+
+    def __init__(self, parser="original", **kwargs):
+        super().__init__(**kwargs)
+        self.parser = check_parser(parser)
 
     def _decode(self, raw, result, meta):
         size = self._need_image_size(meta)
+        if self.parser == "original":
+            self._decode_original(raw, result, size)
+            return
         parsed = self._parse_regions(raw, size, per_region=4)
         result["boxes"] = parsed.boxes
         result["labels"] = parsed.labels
@@ -666,6 +730,28 @@ class BoxTask(Task):
             parsed.label_ids if raw["token_ids"] is not None else None
         )
         result["errors"].extend(parsed.errors)
+
+    def _decode_original(self, raw, result, image_size):
+        try:
+            label_ids, boxes = original_parsers.tokens_to_regions(
+                raw["region_ids"], image_size, self.vocab
+            )
+        except ValueError as e:
+            label_ids, boxes = [], np.zeros((0, 4))
+            result["errors"].append(
+                f"{e}: the original's tokens_to_regions rejects this output "
+                "(parser='lenient' keeps its well-formed regions)"
+            )
+        detok = raw["parse_detokenize"]
+        result["boxes"] = boxes
+        result["label_ids"] = (
+            [l.tolist() for l in label_ids] if raw["token_ids"] is not None
+            else None
+        )
+        result["labels"] = (
+            None if detok is None
+            else [_as_str(detok(l.tolist())).strip() for l in label_ids]
+        )
 
     def _boxes_text(self, boxes, image_size):
         return " ".join(self.region_text(b, image_size) for b in boxes)

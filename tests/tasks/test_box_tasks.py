@@ -21,7 +21,8 @@ def loc(box):
 
 @pytest.fixture
 def det():
-    task = get_task("object_detection", detokenize=detokenize)
+    """The lenient reader; the original's is tested in test_runner_parity."""
+    task = get_task("object_detection", detokenize=detokenize, parser="lenient")
     return task, task.encode_inputs(image=image(*SIZE))[1]
 
 
@@ -133,11 +134,12 @@ def test_localization_and_refexp():
     loc_task = get_task("localization")
     ex = loc_task.encode_example({"image": image(*SIZE), "object_name": "bed",
                                   "boxes": [BOX, [0, 0, 10, 10]]})
-    assert ex["target_text"] == VOCAB.box_to_text(BOX, SIZE) + " " + (
-        VOCAB.box_to_text([0, 0, 10, 10], SIZE))
+    # the paper's format (A.1.2): each box followed by the class name
+    assert ex["target_text"] == VOCAB.box_to_text(BOX, SIZE) + " bed " + (
+        VOCAB.box_to_text([0, 0, 10, 10], SIZE)) + " bed"
     _, meta = loc_task.encode_inputs(image=image(*SIZE), object_name="bed")
     r = loc_task.decode(ex["target_text"], meta=meta)
-    assert r["boxes"].shape == (2, 4) and r["labels"] == ["", ""]
+    assert r["boxes"].shape == (2, 4) and r["labels"] == ["bed", "bed"]
 
     ref = get_task("referring_expression")
     ex = ref.encode_example({"image": image(*SIZE), "expression": "the bed",
@@ -146,3 +148,22 @@ def test_localization_and_refexp():
     np.testing.assert_allclose(r["box"], BOX, atol=BIN)
     r = ref.decode("<extra_id_350> nothing", meta={"image_size": SIZE})
     assert r["box"] is None and "no box in the output" in r["errors"]
+
+
+@pytest.mark.parametrize("region, problem", [
+    ([600, 10, 700, 50], "outside"),
+    ([-5, 10, 100, 50], "outside"),
+    ([10, 10, 10, 50], "no area"),
+])
+def test_regions_outside_the_image_or_empty_raise(region, problem):
+    task = get_task("region_captioning")
+    with pytest.raises(ValueError, match=f"`region`.*{problem}"):
+        task.encode_inputs(image=image(*SIZE[::-1]), region=region)
+
+
+def test_regions_are_clipped_only_when_asked():
+    task = get_task("region_captioning", clip_regions=True)
+    _, meta = task.encode_inputs(image=image(480, 640), region=[-5, 10, 700, 50])
+    assert meta["region"].tolist() == [0, 10, 640, 50]
+    with pytest.raises(ValueError, match="no area"):
+        task.encode_inputs(image=image(480, 640), region=[650, 10, 700, 50])

@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 from keras_hub.models import Seq2SeqLM
 
+from keras_uio import preset_checks
 from keras_uio.layers.attention_bias import MASKED
 from keras_uio.layers.attention_bias import padding_bias
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
@@ -16,7 +17,6 @@ from keras_uio.models.unified_io.unified_io_presets import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vqgan_presets
-from keras_uio.tasks import get_task
 from keras_uio.training import Adafactor
 
 EOS_ID = 1
@@ -389,7 +389,7 @@ class UnifiedIO(Seq2SeqLM):
         """
         preset = bundled_preset_path(preset)
         backbone = UnifiedIOBackbone.from_preset(preset, load_weights=load_weights)
-        if preset in backbone_presets:
+        if preset in backbone_presets and not os.path.isdir(preset):
             vq_name = backbone_presets[preset]["metadata"]["vqgan"]
             vqgan = VQGAN(**vqgan_presets[vq_name]["config"])
             preprocessor = None
@@ -400,6 +400,7 @@ class UnifiedIO(Seq2SeqLM):
                 vqgan = VQGAN.from_preset(vq_dir, load_weights=load_weights)
             preprocessor = None
             if os.path.exists(os.path.join(preset, "tokenizer.json")):
+                preset_checks.check_vocabulary(preset)
                 preprocessor = UnifiedIOPreprocessor.from_preset(preset)
         return cls(backbone=backbone, vqgan=vqgan, preprocessor=preprocessor, **kwargs)
 
@@ -801,115 +802,42 @@ class UnifiedIO(Seq2SeqLM):
         return {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
 
     # --- tasks ---------------------------------------------------------------
-    def _prepare(self, example, index):
-        if not isinstance(example, dict) or "task" not in example:
-            raise ValueError(
-                f"`examples[{index}]` must be a dict with a 'task' key (see "
-                "`keras_uio.tasks.TASKS`); received "
-                f"{example if not isinstance(example, dict) else sorted(example)}."
-            )
-        tokenizer = self.preprocessor.tokenizer
-        task = get_task(example["task"], tokenizer=tokenizer, vocab=tokenizer.vocab)
-        fields = {k: v for k, v in example.items() if k != "task"}
-        if task.name == "keypoints" and "region" not in fields:
-            model_inputs, meta = task.encode_person_inputs(fields.get("image"))
-        else:
-            model_inputs, meta = task.encode_inputs(**fields)
-        encoded = self.preprocessor.generate_preprocess(model_inputs)
-        return task, meta, {k: np.asarray(encoded[k]) for k in _INPUT_NAMES}
+    def predict_tasks(self, examples, **kwargs):
+        """Structured answers for a mixed batch of task examples.
 
-    def _run_group(self, items, image, generate_kwargs):
-        """One `generate` call for prepared `(task, meta, inputs)` items."""
-        batch = {k: np.stack([it[2][k] for it in items]) for k in _INPUT_NAMES}
-        length = 1 if image else max(it[0].max_text_length for it in items)
-        length = min(length, self.backbone.max_decoder_text_length)
-        return self.generate(batch, max_text_length=length, image=image, **generate_kwargs)
-
-    def predict_tasks(self, examples, **generate_kwargs):
-        """Runs a mixed batch of tasks; one compiled `generate` per output mode.
-
-        Args:
-            examples: list of dicts, each with `"task"` (a name from
-                `keras_uio.tasks.TASKS`) and that task's inputs, e.g.
-                `{"task": "vqa", "image": img, "question": "What color?"}`
-                or `{"task": "depth", "image": img}`. A `"keypoints"`
-                example without a `"region"` runs both stages: find the
-                people, then 17 joints per person box.
-            **generate_kwargs: passed to `generate` (sampler, seed, ...).
-
-        Returns:
-            list of result dicts in the input order (see each task's
-            `decode`): boxes `[x1, y1, x2, y2]`, keypoints `[17, 3]`, depth
-            maps, unit normals, binary masks, images, strings, with the raw
-            tokens and an `errors` list.
+        See `keras_uio.tasks.predict.predict_tasks` for the arguments
+        (`num_decodes`, `greedy`, `seed`, `max_text_length`, `truncate`,
+        `average_loss`) and the results.
         """
-        if self.preprocessor is None:
-            raise ValueError(
-                "`predict_tasks` needs a preprocessor (tokenizer): load a preset "
-                "converted with `--vocabulary spiece.model`, or pass "
-                "`UnifiedIO(backbone, vqgan, preprocessor=...)`."
-            )
-        prepared = [self._prepare(ex, i) for i, ex in enumerate(examples)]
-        results = [None] * len(prepared)
-        for image in (False, True):
-            index = [
-                i for i, (task, _, _) in enumerate(prepared)
-                if (task.output_mode != "text") == image
-            ]
-            if not index:
-                continue
-            out = self._run_group([prepared[i] for i in index], image, generate_kwargs)
-            for row, i in enumerate(index):
-                task, meta, _ = prepared[i]
-                if task.name == "keypoints" and "region" not in examples[i]:
-                    results[i] = self._keypoints_stage_two(
-                        task, examples[i], out["text_tokens"][row], meta,
-                        generate_kwargs,
-                    )
-                    continue
-                results[i] = task.decode(
-                    out["text_tokens"][row],
-                    out["image"][row] if image else None,
-                    meta,
-                    image_codes=out["image_tokens"][row] if image else None,
-                )
-        return results
+        from keras_uio import tasks  # the layer above models, used on call
 
-    def _keypoints_stage_two(self, task, example, person_tokens, meta, kwargs):
-        people = task.decode_people(person_tokens, meta)
-        items = [
-            self._prepare({**example, "region": box}, 0)
-            for box in np.asarray(people["boxes"]).reshape(-1, 4)
-        ]
-        persons = []
-        if items:
-            out = self._run_group(items, False, kwargs)
-            persons = [
-                task.decode(out["text_tokens"][row], None, items[row][1])
-                for row in range(len(items))
-            ]
-        return {
-            **people,
-            "task": "keypoints",
-            "people": persons,
-            "keypoints": task.stack_people(persons),
-        }
+        return tasks.predict_tasks(self, examples, **kwargs)
 
     # --- scoring -------------------------------------------------------------
-    def score(self, inputs, options, option_masks=None):
-        """Log-probabilities of answer options, text or image.
+    def score(self, inputs, options, option_masks=None, average_loss=False):
+        """Losses of answer options, text or image, as the original ranks them.
+
+        The loss of an option is the summed negative log-likelihood of its
+        tokens (the original's `predict_with_answer_options`): text options
+        are read as the tokenizer writes them, with EOS, and, as in the
+        original, the decoder also predicts EOS at the first padding
+        position, so an option `[a, b, EOS]` scores `a`, `b`, EOS and EOS
+        again.
 
         Args:
             inputs: preprocessed encoder inputs as for `generate`.
-            options: text options, int ids `[B, N, L]` (0-padded, without
-                EOS: it is appended), or image options as VQ-GAN codes
-                `[B, N, 256]` (int, without the vocabulary offset) or images
-                `[B, N, R, R, 3]` in [-1, 1] (encoded by the VQ-GAN).
-            option_masks: optional `[B, N, 256]` masks for image options.
+            options: text options, int ids `[B, N, L]` (0-padded, EOS
+                included), or image options as VQ-GAN codes `[B, N, 256]`
+                (int, without the vocabulary offset; with `option_masks`)
+                or images `[B, N, R, R, 3]` in [-1, 1] (encoded by the
+                VQ-GAN).
+            option_masks: optional `[B, N, 256]` 0/1 masks for image
+                options (which codes count).
+            average_loss: divide each loss by its number of scored tokens.
 
         Returns:
-            dict: `sum [B, N]` and `mean [B, N]` log-probabilities of each
-            option's tokens, `best [B]` (argmax of `sum`).
+            dict of NumPy arrays: `loss [B, N]` (lower is better) and
+            `best [B]` (the index of the lowest loss).
         """
         text_ids, images, masks = self._check_inputs(inputs)
         options = np.asarray(options)
@@ -921,18 +849,25 @@ class UnifiedIO(Seq2SeqLM):
                 f"images with batch {len(text_ids)}; received {options.shape}."
             )
         batch, count = options.shape[:2]
+        flat = options.reshape((batch * count,) + options.shape[2:])
+        if options.ndim == 5:
+            flat = np.asarray(self.vqgan.encode(flat))
+        elif not np.issubdtype(options.dtype, np.integer):
+            raise ValueError(
+                "`options` ids must be integers; received dtype "
+                f"{options.dtype}."
+            )
+        is_image = options.ndim == 5 or option_masks is not None
+        limit = b.image_vocabulary_size if is_image else b.vocabulary_size
+        if flat.size and (flat.min() < 0 or flat.max() >= limit):
+            what = "image codes" if is_image else "text ids"
+            raise ValueError(
+                f"`options` {what} must be in [0, {limit}); received values "
+                f"in [{flat.min()}, {flat.max()}]."
+            )
         encoded, encoder_mask = b.encode(text_ids, images, masks)
         encoded = ops.repeat(encoded, count, axis=0)
         encoder_mask = ops.repeat(encoder_mask, count, axis=0)
-        flat = options.reshape((batch * count,) + options.shape[2:])
-        is_image = options.ndim == 5 or (
-            np.issubdtype(options.dtype, np.integer)
-            and options.shape[-1] == b.max_decoder_image_length
-            and options.max() < b.image_vocabulary_size
-            and option_masks is not None
-        )
-        if options.ndim == 5:
-            flat = np.asarray(self.vqgan.encode(flat))
         if is_image:
             targets = flat.astype("int32") + b.vocabulary_size
             weights = (
@@ -940,6 +875,8 @@ class UnifiedIO(Seq2SeqLM):
                 if option_masks is None
                 else np.asarray(option_masks, "float32").reshape(targets.shape)
             )
+            if not np.isin(weights, (0, 1)).all():
+                raise ValueError("`option_masks` must hold only 0 and 1.")
             image_inputs = np.concatenate(
                 [np.full((len(flat), 1), b.image_start_id), targets[:, :-1]], 1
             )
@@ -950,24 +887,23 @@ class UnifiedIO(Seq2SeqLM):
             )
         else:
             flat = flat.astype("int32")
-            lengths = (flat > 0).sum(-1)
+            weights = np.pad(flat > 0, [(0, 0), (1, 0)], constant_values=True)
             targets = np.pad(flat, [(0, 0), (0, 1)])
-            targets[np.arange(len(flat)), lengths] = EOS_ID
-            weights = (np.arange(targets.shape[1])[None] <= lengths[:, None]).astype(
-                "float32"
-            )
-            text_inputs = np.pad(targets[:, :-1], [(0, 0), (1, 0)])
+            targets = targets + (weights & (targets == 0))  # EOS, as the original
+            text_inputs = np.pad(flat, [(0, 0), (1, 0)])
+            weights = weights.astype("float32")
             logits, _ = b.decode(
-                encoded, encoder_mask, text_inputs.astype("int32"),
-                weights.astype("int32"),
+                encoded, encoder_mask, text_inputs, weights.astype("int32"),
                 np.full((len(flat), 1), b.image_start_id, "int32"),
             )
         log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
         picked = ops.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-        picked = np.asarray(ops.convert_to_numpy(picked)) * weights
-        total = picked.sum(-1).reshape(batch, count)
-        mean = total / weights.sum(-1).reshape(batch, count)
-        return {"sum": total, "mean": mean, "best": total.argmax(-1)}
+        losses = -np.asarray(ops.convert_to_numpy(picked)) * weights
+        loss = losses.sum(-1)
+        if average_loss:
+            loss = loss / np.maximum(weights.sum(-1), 1)
+        loss = loss.reshape(batch, count)
+        return {"loss": loss, "best": loss.argmin(-1)}
 
 
 def _split_batch(*arrays):

@@ -331,11 +331,21 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
         x, y, sw = self._process(x)
         return keras.utils.pack_x_y_sample_weight(x, y, sw)
 
-    def generate_preprocess(self, x, **kwargs):
-        """Encoder inputs only (prompt, image, mask region)."""
+    def generate_preprocess(self, x, truncate=None):
+        """Encoder inputs only (prompt, image, mask region).
+
+        `truncate` overrides the preprocessor's own setting for this call:
+        `True` cuts a prompt longer than `text_encoder_length` (keeping EOS)
+        instead of raising.
+        """
         x = self._check_inputs(x)
         x, unbatched = self._batch(x)
-        out = self._encode(x)
+        own = self.truncate
+        self.truncate = own if truncate is None else bool(truncate)
+        try:
+            out = self._encode(x)
+        finally:
+            self.truncate = own
         if unbatched:
             out = {k: v[0] for k, v in out.items()}
         return out

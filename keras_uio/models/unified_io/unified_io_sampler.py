@@ -61,14 +61,14 @@ class UnifiedIOSampler:
             raise ValueError(
                 f"`sampler` must be one of {STRATEGIES}; received {strategy!r}."
             )
-        if temperature <= 0:
+        if not temperature > 0:  # also rejects nan
             raise ValueError(f"`temperature` must be > 0; received {temperature}.")
         if not 0 < p <= 1:
             raise ValueError(f"`p` must be in (0, 1]; received {p}.")
         if num_beams < 1:
             raise ValueError(f"`num_beams` must be >= 1; received {num_beams}.")
         self.num_beams = int(num_beams)
-        if k < 1:
+        if not k >= 1:
             raise ValueError(f"`k` must be >= 1; received {k}.")
         self.strategy = strategy
         self.vocabulary_size = vocabulary_size

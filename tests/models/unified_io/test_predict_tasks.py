@@ -72,4 +72,66 @@ def test_cli_predict_writes_json_and_png(tiny_model, tmp_path, capsys):
     picture = Image.open(out / "localization.png")
     assert picture.size == (IMAGE.shape[1], IMAGE.shape[0])
     code = main(["predict", "--preset", str(preset), "--task", "vqa", "--out", str(out)])
-    assert code == 2 and "needs --image" in capsys.readouterr().err
+    assert code == 2 and "needs image (--image)" in capsys.readouterr().err
+
+
+def test_decoding_defaults_follow_the_runner(tiny_model, monkeypatch):
+    calls = []
+    original = tiny_model.generate
+
+    def recording(inputs, **kwargs):
+        calls.append(kwargs)
+        return original(inputs, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "generate", recording)
+    examples = [
+        {"task": "captioning", "image": IMAGE},
+        {"task": "depth", "image": IMAGE},
+    ]
+    tiny_model.predict_tasks(examples, num_decodes=2, seed=3)
+    by_image = {c["image"]: c for c in calls}
+    assert by_image[False]["sampler"] == "beam" and by_image[False]["num_beams"] == 2
+    assert by_image[False]["max_text_length"] == 32
+    assert by_image[True]["sampler"] == "top_p" and by_image[True]["p"] == 0.9
+    assert by_image[True]["seed"] == 3 and by_image[True]["max_text_length"] == 1
+    calls.clear()
+    tiny_model.predict_tasks(examples, greedy=True)
+    assert {c["sampler"] for c in calls} == {"greedy"}
+
+
+def test_image_sampling_is_seeded(tiny_model):
+    example = [{"task": "depth", "image": IMAGE}]
+    a = tiny_model.predict_tasks(example, seed=1)[0]["image_codes"]
+    b = tiny_model.predict_tasks(example, seed=1)[0]["image_codes"]
+    np.testing.assert_array_equal(a, b)
+
+
+def test_too_long_prompt_names_the_example_and_can_be_truncated(tiny_model):
+    question = "what " * 400
+    examples = [
+        {"task": "captioning", "image": IMAGE},
+        {"task": "vqa", "image": IMAGE, "question": question},
+    ]
+    with pytest.raises(ValueError, match=r"examples\[1\] \(task 'vqa'\).*truncate=True"):
+        tiny_model.predict_tasks(examples)
+    results = tiny_model.predict_tasks(examples, truncate=True, max_text_length=2)
+    assert len(results) == 2 and isinstance(results[1]["text"], str)
+
+
+def test_answer_options_choose_the_lowest_loss(tiny_model):
+    options = ["circle", "rectangle", "triangle"]
+    (result,) = tiny_model.predict_tasks(
+        [{"task": "image_classification", "image": IMAGE, "answer_options": options}]
+    )
+    losses = np.asarray(result["option_losses"])
+    assert losses.shape == (3,) and np.isfinite(losses).all() and (losses > 0).all()
+    assert result["option_index"] == int(losses.argmin())
+    assert result["label"] == result["text"] == options[result["option_index"]]
+
+
+@pytest.mark.parametrize("kwargs", [{"temperature": float("nan")}, {"p": float("nan")}])
+def test_sampler_rejects_nan_settings(kwargs):
+    from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
+
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        UnifiedIOSampler("random", **kwargs)
