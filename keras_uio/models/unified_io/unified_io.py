@@ -20,6 +20,10 @@ from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vqgan_prese
 from keras_uio.training import Adafactor
 
 EOS_ID = 1
+# ImageNet-normalised pixels lie in [-2.12, 2.64]; a magnitude above 8 can
+# only be unnormalised (e.g. 0..255) pixels. (Synthetic standard-normal
+# inputs, as in the benchmarks, stay far below it.)
+_MAX_NORMALIZED_PIXEL = 8.0
 VQGAN_SUBDIR = "vqgan"
 _INPUT_NAMES = ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
 _TRAINING_INPUT_NAMES = _INPUT_NAMES + ("text_decoder_inputs", "text_decoder_masks")
@@ -464,6 +468,20 @@ class UnifiedIO(Seq2SeqLM):
             raise ValueError(
                 f"`text_encoder_inputs` ids must be in [0, {vocab}); received "
                 f"[{text.min()}, {text.max()}]."
+            )
+        if not np.isin(masks, (0, 1)).all():
+            raise ValueError(
+                "`image_input_masks` must hold only 0 (no patch) and 1; "
+                f"received values {np.unique(masks)[:8].tolist()}."
+            )
+        if not np.isfinite(images).all():
+            raise ValueError("`image_encoder_inputs` contains nan or inf values.")
+        if images.size and np.abs(images).max() > _MAX_NORMALIZED_PIXEL:
+            raise ValueError(
+                "`image_encoder_inputs` must be normalised pixels ((x / 255 - "
+                "mean) / std, within about [-2.2, 2.7]; see "
+                "`UnifiedIOImageConverter`); received values in "
+                f"[{images.min():g}, {images.max():g}]."
             )
         return text.astype("int32"), images.astype("float32"), masks.astype("int32")
 

@@ -204,6 +204,18 @@ class VQGAN(Backbone):
                 "`images` must be a floating tensor in [-1, 1]. "
                 f"Received: images.dtype={dtype}"
             )
+        values = _concrete_values(images)
+        if values is not None and values.size:
+            values = np.asarray(values, np.float32)
+            if not np.isfinite(values).all():
+                raise ValueError("`images` contains nan or inf values.")
+            low, high = float(values.min()), float(values.max())
+            if low < -1 - 1e-3 or high > 1 + 1e-3:
+                raise ValueError(
+                    "`images` must be in [-1, 1] (pixels / 127.5 - 1, see "
+                    "`keras_uio.preprocessing.preprocess_target_image`); "
+                    f"received values in [{low:g}, {high:g}]."
+                )
         return images
 
     def _check_codes(self, codes):

@@ -211,6 +211,27 @@ def test_bad_generate_inputs(model, reference_io):
         model.generate(inputs, sampler="beam_of_light")
     with pytest.raises(ValueError, match="allowed_ids"):
         model.generate(inputs, allowed_ids=[5000])
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate(inputs, sampler="random", temperature=float("nan"))
+    with pytest.raises(ValueError, match="text_encoder_inputs` ids must be in"):
+        model.generate({**inputs, "text_encoder_inputs": inputs["text_encoder_inputs"] - 1})
+    with pytest.raises(ValueError, match="image_input_masks` must hold only 0"):
+        model.generate({**inputs, "image_input_masks": inputs["image_input_masks"] * 2})
+    nan_image = inputs["image_encoder_inputs"].copy()
+    nan_image[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="nan or inf"):
+        model.generate({**inputs, "image_encoder_inputs": nan_image})
+    with pytest.raises(ValueError, match="normalised pixels"):
+        model.generate({**inputs, "image_encoder_inputs": np.full_like(nan_image, 255.0)})
+
+
+def test_vqgan_encode_rejects_unscaled_pixels(model):
+    images = np.full((1, 256, 256, 3), 255.0, "float32")
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        model.vqgan.encode(images)
+    images[:] = np.nan
+    with pytest.raises(ValueError, match="nan or inf"):
+        model.vqgan.encode(images)
 
 
 def test_save_and_load_preset(model, reference_io, tmp_path):
