@@ -4,12 +4,24 @@
 and writes an HTML gallery; `keras-uio info` lists the presets and runs the
 tiny one; `keras-uio convert CHECKPOINT.bin OUT_DIR` turns an original
 checkpoint into a preset folder; `keras-uio predict` runs one task.
+
+Options are checked before any model loads (numbers by their argparse
+types, output folders by `keras_uio.errors.check_output_dir`, input files
+and task inputs before `from_preset`). User errors (`keras_uio.errors.
+USER_ERRORS`) print `keras-uio: error: ...` and exit with status 2, as
+argparse does for bad options; other exceptions are bugs and keep their
+traceback.
 """
 
 import argparse
+import math
 import os
 import sys
 import time
+
+from keras_uio.errors import USER_ERRORS
+from keras_uio.errors import UserInputError
+from keras_uio.errors import check_output_dir
 
 DEFAULT_PRESET = "uio_tiny_easyvqa"
 
@@ -78,7 +90,86 @@ def _info(args):
     return 0
 
 
+# ------------------------------------------------------------ option types
+def _int_in_range(minimum, maximum=None):
+    """An argparse `type`: an int in `[minimum, maximum]`."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer, got {text!r}"
+            ) from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = (
+                f">= {minimum}" if maximum is None
+                else f"in [{minimum}, {maximum}]"
+            )
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        return value
+
+    return parse
+
+
+def _box(text):
+    """An argparse `type`: `x1,y1,x2,y2`, four finite pixel coordinates."""
+    parts = text.split(",")
+    try:
+        box = [float(v) for v in parts]
+    except ValueError:
+        box = []
+    if len(box) != 4 or not all(math.isfinite(v) for v in box):
+        raise argparse.ArgumentTypeError(
+            f"must be x1,y1,x2,y2 (four numbers), got {text!r}"
+        )
+    if box[2] < box[0] or box[3] < box[1]:
+        raise argparse.ArgumentTypeError(
+            f"must have x1 <= x2 and y1 <= y2, got {text!r}"
+        )
+    return box
+
+
+def _options(text):
+    """An argparse `type`: `a,b,c`, distinct non-empty answer options."""
+    options = [o.strip() for o in text.split(",")]
+    if not all(options):
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated non-empty options, got {text!r}"
+        )
+    if len(set(options)) != len(options):
+        raise argparse.ArgumentTypeError(f"must be distinct, got {text!r}")
+    return options
+
+
+# ----------------------------------------------------------------- convert
+def _check_file(path, what):
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{what} {path!r} does not exist.")
+    if not os.path.isfile(path):
+        raise UserInputError(f"{what} {path!r} is not a file.")
+
+
+def _check_dtype(dtype):
+    import keras
+
+    if dtype is None:
+        return
+    try:
+        keras.dtype_policies.get(dtype)
+    except (ValueError, TypeError):
+        raise UserInputError(
+            f"--dtype {dtype!r} is not a Keras dtype policy (e.g. float32, "
+            "bfloat16, float16)."
+        ) from None
+
+
 def _convert(args):
+    _check_file(args.checkpoint, "Checkpoint file")
+    if args.vocabulary is not None:
+        _check_file(args.vocabulary, "Vocabulary file")
+    check_output_dir(args.output_dir, "Output folder")
+    _check_dtype(args.dtype)
     from keras_uio.convert.convert_checkpoint import convert_checkpoint
 
     start = time.perf_counter()
@@ -87,6 +178,7 @@ def _convert(args):
         args.output_dir,
         vocabulary=args.vocabulary,
         dtype=args.dtype,
+        overwrite=args.overwrite,
     )
     print(
         f"Converted {args.checkpoint} -> {args.output_dir} in "
@@ -102,59 +194,142 @@ def _convert(args):
     return 0
 
 
-def _task_inputs(task, args):
-    """Maps command-line options onto a task's named inputs."""
-    import numpy as np
-    from PIL import Image
+# ----------------------------------------------------------------- predict
+_REGION_FIELDS = ("region", "subject_region", "object_region")
+# Task inputs the command line cannot give.
+_NOT_ON_COMMAND_LINE = ("masks", "labels", "image_size")
+# Required task inputs that `predict_tasks` can do without.
+_OPTIONAL_IN_PREDICT = {"keypoints": ("region",)}
 
+
+_FLAGS = {"image": "--image", "context": "--context",
+          "answer_options": "--options"}
+
+
+def _flag(field):
+    """The option that gives a task input."""
+    if field in _REGION_FIELDS:
+        return "--region"
+    return _FLAGS.get(field, "--text")
+
+
+def _check_all_used(task, args, texts, regions):
+    """Options the task has no input for raise rather than being dropped."""
+    fields = task.required + task.optional
+    unused = []
+    if texts:
+        unused.append(f"--text {texts!r}")
+    if regions:
+        unused.append(f"--region {regions!r}")
+    if args.image is not None and "image" not in fields:
+        unused.append(f"--image {args.image!r}")
+    if args.context is not None and "context" not in fields:
+        unused.append(f"--context {args.context!r}")
+    if args.options is not None and "answer_options" not in fields:
+        unused.append(f"--options {','.join(args.options)!r}")
+    if unused:
+        wanted = ", ".join(f"{f} ({_flag(f)})" for f in fields) or "none"
+        raise UserInputError(
+            f"Task {task.name!r} has no input for {'; '.join(unused)}. Its "
+            f"inputs: {wanted}."
+        )
+
+
+def _check_required(task, inputs):
+    skip = _OPTIONAL_IN_PREDICT.get(task.name, ())
+    missing = [
+        f for f in task.required if f not in inputs and f not in skip
+    ]
+    if missing:
+        needs = ", ".join(f"{f} ({_flag(f)})" for f in missing)
+        raise UserInputError(f"Task {task.name!r} needs {needs}.")
+
+
+def _task_inputs(task, args):
+    """Maps command-line options onto a task's named inputs.
+
+    `--text` values fill the task's text inputs in order, `--region` values
+    its regions; `--image` is read with `keras_uio.preprocessing.images.
+    read_image` (every PIL mode converted to RGB). An option the task has
+    no input for, or a required input without its option, raises.
+    """
+    from keras_uio.preprocessing.images import read_image
+
+    blocked = [f for f in task.required if f in _NOT_ON_COMMAND_LINE]
+    if blocked:
+        raise UserInputError(
+            f"Task {task.name!r} needs {', '.join(blocked)}, which the "
+            "command line cannot give; use the Python API "
+            "(`UnifiedIO.predict_tasks`)."
+        )
     inputs = {"task": task.name}
     texts = list(args.text or [])
+    regions = list(args.region or [])
     for name in task.required + task.optional:
         if name == "image":
-            if args.image is None:
-                if name in task.required:
-                    raise ValueError(f"Task '{task.name}' needs --image.")
-                continue
-            inputs["image"] = np.asarray(Image.open(args.image).convert("RGB"))
-        elif name in ("region", "subject_region", "object_region"):
-            if args.region:
-                inputs[name] = [float(v) for v in args.region.pop(0).split(",")]
-        elif name == "answer_options":
-            if args.options:
-                inputs[name] = [o.strip() for o in args.options.split(",")]
+            if args.image is not None:
+                inputs["image"] = read_image(args.image)
+        elif name in _REGION_FIELDS:
+            if regions:
+                inputs[name] = regions.pop(0)
         elif name == "context":
-            if args.context:
+            if args.context is not None:
                 inputs[name] = args.context
-        elif texts and name not in ("masks", "labels", "image_size"):
-            inputs[name] = texts.pop(0)
+        elif name not in _NOT_ON_COMMAND_LINE + ("answer_options",):
+            if texts:
+                inputs[name] = texts.pop(0)
+    if args.options is not None:
+        inputs["answer_options"] = args.options
+    _check_all_used(task, args, texts, regions)
+    _check_required(task, inputs)
     return inputs
+
+
+def _print_result(task, result, options=None):
+    """The answer, and with answer options every option's loss."""
+    print(f"{task.name}: {result.get('text', '')!r}")
+    losses = result.get("option_losses")
+    if options is not None and losses is not None:
+        if len(losses) != len(options):
+            raise RuntimeError(
+                f"`predict_tasks` returned {len(losses)} option losses for "
+                f"{len(options)} answer options."
+            )
+        print(f"chosen option: {result.get('text', '')!r} (lowest loss wins)")
+        print("  loss (lower is better), option:")
+        for option, loss in zip(options, losses):
+            print(f"  {float(loss):12.4f}  {option}")
+    for error in result.get("errors") or []:
+        print(f"note: {error}")
 
 
 def _predict(args):
     import json
 
-    import numpy as np
-    from PIL import Image
-
-    from keras_uio.models.unified_io.unified_io import UnifiedIO
     from keras_uio.tasks import get_task
+
+    task = get_task(args.task)
+    check_output_dir(args.out, "--out")
+    example = _task_inputs(task, args)
+    from keras_uio.models.unified_io.unified_io import UnifiedIO
     from keras_uio.tasks.visualize import draw_result
     from keras_uio.tasks.visualize import to_json
 
     model = UnifiedIO.from_preset(args.preset)
     if model.preprocessor is None:
-        raise ValueError(
+        raise UserInputError(
             f"Preset '{args.preset}' has no tokenizer: convert it with "
             "`--vocabulary spiece.model`."
         )
-    task = get_task(args.task)
-    example = _task_inputs(task, args)
-    (result,) = model.predict_tasks([example], seed=args.seed)
+    kwargs = {"seed": args.seed}
+    if args.truncate:
+        kwargs["truncate"] = True
+    (result,) = model.predict_tasks([dict(example)], **kwargs)
     os.makedirs(args.out, exist_ok=True)
     json_path = os.path.join(args.out, f"{task.name}.json")
     with open(json_path, "w") as f:
         json.dump(to_json(result), f, indent=2)
-    print(f"{task.name}: {result.get('text', '')!r}")
+    _print_result(task, result, args.options)
     print(f"wrote {json_path}")
     if "image" in example or task.output_mode != "text":
         picture = draw_result(example.get("image"), result)
@@ -164,7 +339,9 @@ def _predict(args):
     return 0
 
 
+# -------------------------------------------------------------------- demo
 def _demo(args):
+    check_output_dir(args.out, "--out")
     from keras_uio.demo import run_demo
 
     print(f"Running {args.preset} on {args.num_images} easy-vqa test images ...")
@@ -182,11 +359,8 @@ def _demo(args):
     return 0
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="keras-uio", description="Unified-IO for Keras 3."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
+# ------------------------------------------------------------------ parser
+def _add_demo(commands):
     demo = commands.add_parser(
         "demo",
         help="Run the bundled trained model on held-out easy-vqa images "
@@ -195,17 +369,17 @@ def build_parser():
     demo.add_argument("--out", default="keras_uio_demo", help="output folder")
     demo.add_argument("--preset", default=DEFAULT_PRESET, help="preset name or folder")
     demo.add_argument(
-        "--num-images", type=int, default=32,
-        help="test images to evaluate (1000 = the whole test split)",
+        "--num-images", type=_int_in_range(1, 1000), default=32,
+        help="test images to evaluate, 1..1000 (1000 = the whole test split)",
     )
     demo.add_argument(
-        "--gallery-images", type=int, default=8, help="images shown in the gallery"
+        "--gallery-images", type=_int_in_range(0), default=8,
+        help="images shown in the gallery (0 or more)",
     )
     demo.set_defaults(run=_demo)
-    info = commands.add_parser(
-        "info", help="List presets and run a forward pass of the tiny one."
-    )
-    info.set_defaults(run=_info)
+
+
+def _add_convert(commands):
     convert = commands.add_parser(
         "convert", help="Convert an original Unified-IO .bin checkpoint."
     )
@@ -219,7 +393,14 @@ def build_parser():
         default=None,
         help="dtype policy of the saved weights, e.g. bfloat16 (default float32)",
     )
+    convert.add_argument(
+        "--overwrite", action="store_true",
+        help="replace a preset already in OUTPUT_DIR",
+    )
     convert.set_defaults(run=_convert)
+
+
+def _add_predict(commands):
     predict = commands.add_parser(
         "predict", help="Run one task on one input and save the result."
     )
@@ -234,23 +415,62 @@ def build_parser():
         help="the task's text input (question, object name, ...); repeatable",
     )
     predict.add_argument(
-        "--region", action="append", help="a box x1,y1,x2,y2 in pixels; repeatable"
+        "--region", action="append", type=_box,
+        help="a box x1,y1,x2,y2 in pixels; repeatable",
     )
-    predict.add_argument("--options", default=None, help="answer options a,b,c")
+    predict.add_argument(
+        "--options", type=_options, default=None,
+        help="answer options a,b,c: the model scores each and answers the "
+        "one with the lowest loss",
+    )
     predict.add_argument("--context", default=None, help="context for text_qa")
-    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument(
+        "--truncate", action="store_true",
+        help="cut a prompt longer than the model's input instead of failing",
+    )
+    predict.add_argument(
+        "--seed", type=_int_in_range(0, 2**31 - 1), default=0,
+        help="sampling seed, 0..2**31-1",
+    )
     predict.add_argument("--out", default="keras_uio_output", help="output folder")
     predict.set_defaults(run=_predict)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-uio", description="Unified-IO for Keras 3."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_demo(commands)
+    info = commands.add_parser(
+        "info", help="List presets and run a forward pass of the tiny one."
+    )
+    info.set_defaults(run=_info)
+    _add_convert(commands)
+    _add_predict(commands)
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    """Runs `keras-uio`; returns the exit status.
+
+    Bad options exit with status 2 (argparse's usage message); user errors
+    met while running (`keras_uio.errors.USER_ERRORS`: bad values, missing
+    or unwritable files) print `keras-uio: error: ...` and return 2. Other
+    exceptions are bugs and keep their traceback.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0) or a bad option (2)
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"keras-uio {args.command}: error: {e}", file=sys.stderr)
+    except USER_ERRORS as e:
+        print(f"keras-uio: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("keras-uio: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

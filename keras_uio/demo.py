@@ -80,11 +80,32 @@ def _chunks(items, size):
         yield items[i:i + size]
 
 
+def _demo_decoders(model):
+    """The readers the demo's figures use: the bundled model draws 32x32
+    images, where the original's raster-run mask rule drops small shapes,
+    so masks come from 2-D components; boxes from the lenient reader."""
+    from keras_uio.tasks import get_task
+
+    tokenizer = model.preprocessor.tokenizer
+    return {
+        "segmentation": get_task("segmentation", tokenizer=tokenizer,
+                                 mode="coarse_color"),
+        "localization": get_task("localization", tokenizer=tokenizer,
+                                 parser="lenient"),
+        "object_detection": get_task("object_detection", tokenizer=tokenizer,
+                                     parser="lenient"),
+    }
+
+
 def predict(model, examples, batch_size):
-    """`model.predict_tasks` over `examples` in chunks of `batch_size`."""
+    """Greedy `model.predict_tasks` over `examples` in chunks of `batch_size`
+    (answer options scored, as the original)."""
+    decoders = _demo_decoders(model)
+    examples = [dict(ex, task=decoders.get(ex["task"], ex["task"]))
+                for ex in examples]
     results = []
     for chunk in _chunks(examples, batch_size):
-        results.extend(model.predict_tasks(chunk))
+        results.extend(model.predict_tasks(chunk, greedy=True))
     return results
 
 
@@ -264,6 +285,30 @@ def _cell(out_dir, name, picture, scale, prompt, text):
             "</figcaption></figure></td>")
 
 
+def _check_count(value, name, minimum, maximum=None, hint=""):
+    """`value` as an int in `[minimum, maximum]`, else a `ValueError`."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if ok:
+        ok = value >= minimum and (maximum is None or value <= maximum)
+    if not ok:
+        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(
+            f"`{name}` must be an int {bound}{hint}. Received: {value!r}"
+        )
+    return int(value)
+
+
+def _check_demo_arguments(out_dir, num_images, gallery_images, batch_size):
+    """Every `run_demo` argument is checked before the model loads."""
+    from keras_uio.errors import check_output_dir
+
+    _check_count(num_images, "num_images", 1, 1000,
+                 hint=" (1000 = the easy-vqa test split)")
+    _check_count(gallery_images, "gallery_images", 0)
+    _check_count(batch_size, "batch_size", 1)
+    check_output_dir(out_dir, "`out_dir`")
+
+
 def run_demo(out_dir, preset=DEFAULT_PRESET, num_images=16, gallery_images=8,
              batch_size=64):
     """Evaluates `preset` on the first `num_images` easy-vqa test images.
@@ -274,11 +319,7 @@ def run_demo(out_dir, preset=DEFAULT_PRESET, num_images=16, gallery_images=8,
     """
     from keras_uio.models.unified_io.unified_io import UnifiedIO
 
-    if not 1 <= int(num_images) <= 1000:
-        raise ValueError(
-            f"`num_images` must be in [1, 1000] (the easy-vqa test split). "
-            f"Received: {num_images}"
-        )
+    _check_demo_arguments(out_dir, num_images, gallery_images, batch_size)
     start = time.time()
     model = UnifiedIO.from_preset(preset)
     records = easy_vqa.load_records("test", limit=int(num_images))

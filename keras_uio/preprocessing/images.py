@@ -5,10 +5,21 @@ PIL-style triangle filter whose support grows with the downscale factor).
 `resize_bilinear_antialias` reimplements that filter as two weight matrices,
 so results agree with the original to float rounding without torch.
 
-All functions take one image `[H, W, C]`; `prepare_image` accepts uint8 or
-float in [0, 1], RGB, grayscale (`[H, W]` or `[H, W, 1]`) or RGBA (alpha
-dropped).
+All functions take one image. `prepare_image` says what is accepted:
+
+- arrays `[H, W]` or `[H, W, 1]` (grey), `[H, W, 3]` (RGB) or `[H, W, 4]`
+  (RGBA, the alpha channel is dropped, not composited), of dtype uint8
+  (0..255), uint16 (0..65535) or float (0..1, with a 1e-3 tolerance);
+  NaN, inf and out-of-range floats raise a `ValueError`;
+- PIL images in any mode: palette (`P`, `PA`), `CMYK`, `YCbCr`, `LAB` and
+  `HSV` are converted to RGB by PIL; 16-bit modes (`I;16*`, and `I`, which
+  must hold 0..65535) are divided by 65535; `F` must hold 0..1 like float
+  arrays; `1` is black and white; alpha (`LA`, `RGBA`, `PA`, ...) is dropped.
 """
+
+import os
+import struct
+import sys
 
 import numpy as np
 
@@ -18,21 +29,110 @@ ENCODER_IMAGE_SIZE = 384
 TARGET_IMAGE_SIZE = 256
 PATCH_SIZE = 16
 
+# Floats may overshoot [0, 1] by this much (resampling ringing, rounding).
+FLOAT_TOLERANCE = 1e-3
+UINT16_MAX = 65535
+# PIL modes read as arrays without PIL's conversion (which clips 16-bit
+# values at 255 and so saturates 16-bit images).
+_PIL_DIRECT_MODES = ("1", "L", "LA", "RGB", "RGBA", "RGBX", "F")
+# Premultiplied-alpha modes PIL cannot convert to RGB directly.
+_PIL_UNPREMULTIPLY = {"La": "LA", "RGBa": "RGBA"}
+_ACCEPTED = (
+    "arrays [H, W], [H, W, 1] (grey), [H, W, 3] (RGB) or [H, W, 4] (RGBA) of "
+    "dtype uint8 (0..255), uint16 (0..65535) or float (0..1), or PIL images"
+)
 
-def prepare_image(image, name="image"):
-    """Check and convert an image to float64 RGB in [0, 1].
+
+def is_pil_image(image):
+    """Whether `image` is a `PIL.Image.Image` (without importing PIL)."""
+    module = sys.modules.get("PIL.Image")
+    return module is not None and isinstance(image, module.Image)
+
+
+def _pil_integer_array(image, name):
+    """Modes `I`, `I;16*`: the pixel values as uint16 (0..65535)."""
+    array = np.asarray(image)
+    if array.size == 0:
+        return array.astype(np.uint16)
+    lo, hi = int(array.min()), int(array.max())
+    if lo < 0 or hi > UINT16_MAX:
+        raise ValueError(
+            f"`{name}` is a PIL image of mode {image.mode!r}, read as 16-bit "
+            f"(0..{UINT16_MAX}), but holds values in [{lo}, {hi}]. Convert it "
+            "to 'L' (0..255) or pass an array (uint8, uint16 or float 0..1)."
+        )
+    return array.astype(np.uint16)
+
+
+def _pil_converted_array(image, name):
+    """Any other mode: PIL's conversion to RGB (alpha dropped)."""
+    mode = image.mode
+    try:
+        if mode in _PIL_UNPREMULTIPLY:
+            image = image.convert(_PIL_UNPREMULTIPLY[mode])
+            return np.asarray(image)[..., :-1]
+        return np.asarray(image.convert("RGB"))
+    except (ValueError, OSError) as e:
+        raise ValueError(
+            f"`{name}` is a PIL image of mode {mode!r}, which cannot be "
+            f"converted to RGB ({e}). Convert it to 'RGB' first."
+        ) from None
+
+
+def pil_to_array(image, name="image"):
+    """A PIL image as an array that `prepare_image` reads without guessing.
 
     Args:
-        image: array `[H, W]`, `[H, W, 1]`, `[H, W, 3]` or `[H, W, 4]`,
-            uint8 (0..255) or float (0..1).
+        image: a `PIL.Image.Image` in any mode.
         name: argument name used in error messages.
 
     Returns:
-        float64 `[H, W, 3]`.
+        uint8 `[H, W]` or `[H, W, 3]` (8-bit modes and everything PIL
+        converts to RGB), uint16 `[H, W]` (`I;16*` and `I`) or float32
+        `[H, W]` (`F`, to be checked for the [0, 1] range). Alpha is dropped.
+
+    Example:
+    >>> from PIL import Image
+    >>> red = Image.new("RGB", (3, 2), (255, 0, 0)).convert("P")
+    >>> pil_to_array(red)[0, 0].tolist()
+    [255, 0, 0]
     """
+    try:
+        image.load()
+    except (OSError, ValueError, EOFError, SyntaxError, struct.error) as e:
+        raise ValueError(
+            f"`{name}` is a PIL image whose pixels cannot be decoded: {e}"
+        ) from None
+    mode = image.mode
+    if mode == "1":
+        return np.asarray(image, dtype=np.uint8) * np.uint8(255)
+    if mode.startswith("I"):
+        return _pil_integer_array(image, name)
+    if mode in _PIL_DIRECT_MODES:
+        array = np.asarray(image)
+        if mode in ("LA", "RGBA", "RGBX"):
+            array = array[..., :-1]
+        return array
+    return _pil_converted_array(image, name)
+
+
+def _as_array(image, name):
+    """A tensor, PIL image or array-like as a NumPy array."""
+    if is_pil_image(image):
+        return pil_to_array(image, name)
     if hasattr(image, "numpy"):
         image = image.numpy()
-    image = np.asarray(image)
+    try:
+        return np.asarray(image)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"`{name}` must be an image ({_ACCEPTED}). Received "
+            f"{type(image).__name__} that is not an array: {e}"
+        ) from None
+
+
+def _check_layout(image, name):
+    """`[H, W]` -> `[H, W, 1]`; anything but 1, 3 or 4 channels raises."""
     if image.ndim == 2:
         image = image[..., None]
     if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
@@ -46,29 +146,105 @@ def prepare_image(image, name="image"):
             f"`{name}` must have a positive height and width. "
             f"Received shape: {image.shape}"
         )
-    if image.dtype == np.uint8:
-        image = image.astype(np.float64) / 255.0
-    elif np.issubdtype(image.dtype, np.floating):
-        image = image.astype(np.float64)
-        if not np.all(np.isfinite(image)):
-            raise ValueError(f"`{name}` contains nan or inf values.")
-        lo, hi = float(image.min()), float(image.max())
-        if lo < -1e-3 or hi > 1 + 1e-3:
-            raise ValueError(
-                f"A float `{name}` must have values in [0, 1] (use uint8 for "
-                f"0..255). Received values in [{lo:g}, {hi:g}]"
-            )
-        image = np.clip(image, 0.0, 1.0)
-    else:
+    return image
+
+
+def _float_to_unit(image, name):
+    """Float pixels: finite and in [0, 1] (small overshoot clipped)."""
+    image = image.astype(np.float64)
+    if not np.all(np.isfinite(image)):
         raise ValueError(
-            f"`{name}` must be uint8 (0..255) or float (0..1). "
-            f"Received dtype: {image.dtype}"
+            f"`{name}` contains NaN or inf values "
+            f"({int(np.sum(~np.isfinite(image)))} of {image.size})."
         )
+    lo, hi = float(image.min()), float(image.max())
+    if lo < -FLOAT_TOLERANCE or hi > 1 + FLOAT_TOLERANCE:
+        raise ValueError(
+            f"A float `{name}` must have values in [0, 1] (use uint8 for "
+            f"0..255, uint16 for 0..65535). Received values in "
+            f"[{lo:g}, {hi:g}]"
+        )
+    return np.clip(image, 0.0, 1.0)
+
+
+def _to_unit(image, name):
+    """uint8 / uint16 / float pixels -> float64 in [0, 1]."""
+    dtype = image.dtype
+    if dtype == np.uint8:
+        return image.astype(np.float64) / 255.0
+    if dtype.kind == "u" and dtype.itemsize == 2:
+        return image.astype(np.float64) / UINT16_MAX
+    if dtype.kind == "f":
+        return _float_to_unit(image, name)
+    raise ValueError(
+        f"`{name}` must be uint8 (0..255), uint16 (0..65535) or float "
+        f"(0..1). Received dtype: {dtype}"
+    )
+
+
+def prepare_image(image, name="image"):
+    """Check and convert an image to float64 RGB in [0, 1].
+
+    Args:
+        image: an array `[H, W]`, `[H, W, 1]`, `[H, W, 3]` or `[H, W, 4]`
+            of uint8 (0..255), uint16 (0..65535) or float (0..1) pixels, a
+            tensor of those, or a PIL image in any mode (see the module
+            docstring). Alpha channels are dropped.
+        name: argument name used in error messages.
+
+    Returns:
+        float64 `[H, W, 3]`.
+
+    Raises:
+        ValueError: another shape or dtype, NaN / inf pixels, float pixels
+            outside [0, 1], or a PIL image that cannot be decoded.
+
+    Example:
+    >>> prepare_image(np.full((2, 3), 65535, np.uint16))[0, 0].tolist()
+    [1.0, 1.0, 1.0]
+    """
+    image = _check_layout(_as_array(image, name), name)
+    image = _to_unit(image, name)
     if image.shape[-1] == 1:
         image = np.repeat(image, 3, axis=-1)
     elif image.shape[-1] == 4:
         image = image[..., :3]
     return image
+
+
+def read_image(path):
+    """Read an image file as float32 RGB `[H, W, 3]` in [0, 1].
+
+    Every PIL mode is converted as `prepare_image` does (16-bit files keep
+    their precision; alpha is dropped).
+
+    Args:
+        path: the image file.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: `path` is not a file or not a readable image; the
+            message names the file.
+    """
+    from PIL import Image
+    from PIL import UnidentifiedImageError
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"Image file {path!r} does not exist.")
+    if not os.path.isfile(path):
+        raise ValueError(f"Image file {path!r} is not a file.")
+    try:
+        with Image.open(path) as image:
+            return prepare_image(image, name=path).astype(np.float32)
+    except UnidentifiedImageError:
+        raise ValueError(
+            f"Cannot read image file {path!r}: it is not in an image format "
+            "PIL can read."
+        ) from None
+    except (OSError, EOFError, SyntaxError, struct.error,
+            Image.DecompressionBombError) as e:
+        raise ValueError(f"Cannot read image file {path!r}: {e}") from None
 
 
 def _aa_weights(in_size, out_size):
@@ -122,12 +298,26 @@ def resize_nearest(image, size):
     return image[rows][:, cols]
 
 
-def scaled_size(height, width, size):
-    """Size after scaling the longest side to `size` (int truncation)."""
+def scaled_size(height, width, size, name="image"):
+    """Size after scaling the longest side to `size` (int truncation).
+
+    Raises:
+        ValueError: the shorter side would truncate to 0 pixels (aspect
+            ratio above `size`:1, e.g. a 1x4000 image for 384). The
+            original crashes in its resize there, so no size is made up.
+    """
     scale = size / max(height, width)
     if scale == 1.0:
         return height, width
-    return int(height * scale), int(width * scale)
+    out = int(height * scale), int(width * scale)
+    if min(out) < 1:
+        raise ValueError(
+            f"`{name}` of size {height}x{width} (height x width) is too "
+            f"elongated: scaling its longest side to {size} pixels leaves "
+            f"{out[0]}x{out[1]}. Its shorter side must be at least "
+            f"1/{size} of its longer side; crop or pad it first."
+        )
+    return out
 
 
 def resize_and_pad(image, size, name="image"):
@@ -139,7 +329,7 @@ def resize_and_pad(image, size, name="image"):
     """
     image = prepare_image(image, name=name)
     h, w = image.shape[:2]
-    sh, sw = scaled_size(h, w, size)
+    sh, sw = scaled_size(h, w, size, name=name)
     if (sh, sw) != (h, w):
         image = resize_bilinear_antialias(image, (sh, sw))
     out = np.zeros((size, size, 3), np.float32)
@@ -286,6 +476,12 @@ def undo_image_preprocessing(image, original_size, interpolation="nearest"):
         image = image[:, : int(ratio * w)]
     else:
         image = image[: int(ratio * h), :]
+    if min(image.shape[:2]) == 0:
+        raise ValueError(
+            f"`original_size` {h}x{w} (height x width) is too elongated for "
+            f"a {ratio * max(w, h):g}-pixel output: its shorter side "
+            "covers no output pixel."
+        )
     if interpolation == "nearest":
         return resize_nearest(image, (h, w)).astype(np.float32)
     if interpolation == "bilinear":

@@ -13,7 +13,8 @@ except ImportError:  # pragma: no cover
     tf = None
 
 
-def _in_tf_graph():
+def in_tf_graph():
+    """Whether this runs inside a `tf.function` or `tf.data` map."""
     return tf is not None and not tf.executing_eagerly()
 
 
@@ -131,7 +132,9 @@ class UnifiedIOImageConverter(ImageConverter):
             mask_regions = _to_numpy(mask_regions)
         is_list = isinstance(images, (list, tuple))
         if not is_list:
-            images = np.asarray(images)
+            images = (image_ops.pil_to_array(images)
+                      if image_ops.is_pil_image(images)
+                      else np.asarray(images))
         batched = is_list or images.ndim == 4
         if not batched:
             images = [images]
@@ -192,7 +195,7 @@ class UnifiedIOImageConverter(ImageConverter):
             mask_regions: optional `(x1, y1, x2, y2)` per image (original
                 pixels) whose patches are removed from the mask.
         """
-        if _in_tf_graph():
+        if in_tf_graph():
             pixels, masks = self._convert_tf(images, mask_regions)
         else:
             pixels, masks = self._convert_numpy(images, mask_regions)

@@ -14,8 +14,30 @@ try:
 except ImportError:  # pragma: no cover
     tf = None
 
-_SPLIT = "\x1f\x1e\x1f"  # chunk separator used on the tf.data path
 _SPACE = "\u2581"  # SentencePiece word-boundary marker
+# The whitespace dropped around special tokens: Python's `\s` (the
+# characters of `str.isspace`), spelled out because RE2's `\s` (tf.data
+# path) is ASCII only; both paths must strip the same characters.
+_WHITESPACE = (
+    0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0,
+    0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+)
+_WS_PYTHON = "[" + "".join(re.escape(chr(c)) for c in _WHITESPACE) + "]"
+_WS_RE2 = "[" + "".join(f"\\x{{{c:x}}}" for c in _WHITESPACE) + "]"
+# tf.data path: special tokens are set apart by `_MARK`; an `_ESCAPE` in
+# the text is written `_ESCAPED` meanwhile. `_ESCAPE` is neither whitespace
+# nor part of a special token, so the split is the eager one for any text.
+_ESCAPE = "\x01"
+_ESCAPE_RE2 = r"\x01"
+_ESCAPED = _ESCAPE + "0"
+_MARK = _ESCAPE + "1"
+# The original detokenizes with HF's T5Tokenizer, which decodes the text
+# between extra ids on its own and joins the parts with one space: an extra
+# id is always followed by a space.
+_NOT_WS_PYTHON = "[^" + _WS_PYTHON[1:]
+_NOT_WS_RE2 = "[^" + _WS_RE2[1:]
+_EXTRA_ID_THEN_TEXT = re.compile(rf"(<extra_id_\d+>)({_NOT_WS_PYTHON})")
+_EXTRA_ID_THEN_TEXT_RE2 = rf"(<extra_id_\d+>)({_NOT_WS_RE2})"
 
 
 def _unsplittable_pattern(num_extra_ids):
@@ -153,7 +175,9 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
             pieces + [_SPACE + n for n in names], dtype=object
         )
         self._split_pattern = _unsplittable_pattern(num_extra)
-        self._split_re = re.compile(rf"\s*({self._split_pattern})\s*")
+        self._split_re = re.compile(
+            rf"{_WS_PYTHON}*({self._split_pattern}){_WS_PYTHON}*"
+        )
         self._tf_id_table = None
 
     def _special_id(self, token):
@@ -252,22 +276,43 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
             out = np.asarray(out[0], dtype=self.compute_dtype)
         return out
 
+    def _split_graph(self, inputs):
+        """`[B]` strings -> `[B, C]` chunks: text and special tokens.
+
+        The same split as `_split_re` eagerly. Special tokens (with the
+        whitespace around them dropped) are set apart by `_MARK`; any
+        `_ESCAPE` already in the text is first written `_ESCAPE + "0"` and
+        restored in each chunk, so no text can pass for a marker.
+        (`tensorflow_text.regex_split` would avoid the marker but cuts
+        strings at NUL.)
+        """
+        text = tf.strings.regex_replace(inputs, _ESCAPE_RE2, _ESCAPED)
+        marked = tf.strings.regex_replace(
+            text,
+            rf"{_WS_RE2}*({self._split_pattern}){_WS_RE2}*",
+            _MARK + r"\1" + _MARK,
+        )
+        chunks = tf.strings.split(marked, _MARK)
+        flat = tf.strings.regex_replace(
+            chunks.flat_values, _ESCAPED, _ESCAPE
+        )
+        return chunks.with_flat_values(flat)
+
     def _tokenize_graph(self, inputs):
         self._maybe_initialized_tf()
         inputs = tf.convert_to_tensor(inputs)
         unbatched = inputs.shape.rank == 0
         if unbatched:
             inputs = tf.expand_dims(inputs, 0)
-        marked = tf.strings.regex_replace(
-            inputs, rf"\s*({self._split_pattern})\s*", f"{_SPLIT}\\1{_SPLIT}"
-        )
-        chunks = tf.strings.split(marked, _SPLIT)  # [B, C]
+        chunks = self._split_graph(inputs)  # [B, C]
         flat = chunks.flat_values
         is_special = tf.strings.regex_full_match(flat, self._split_pattern)
         number = tf.strings.regex_replace(flat, r"^<extra_id_(\d+)>$", r"\1")
+        # Only special chunks are read as numbers: text such as
+        # "2200000000" would overflow int32.
+        is_number = is_special & tf.strings.regex_full_match(number, r"\d+")
         number = tf.strings.to_number(
-            tf.where(tf.strings.regex_full_match(number, r"\d+"), number, "0"),
-            out_type=tf.int32,
+            tf.where(is_number, number, "0"), out_type=tf.int32
         )
         special = self.vocab.extra_ids_end - 1 - number
         special = tf.where(tf.equal(flat, "</s>"), 1, special)
@@ -308,6 +353,7 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
     # ----------------------------------------------------- detokenize
     def _join(self, pieces):
         text = "".join(pieces).replace(_SPACE, " ")
+        text = _EXTRA_ID_THEN_TEXT.sub(r"\1 \2", text)
         return text[1:] if text.startswith(" ") else text
 
     def _detokenize_python(self, inputs):
@@ -363,6 +409,9 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
         pieces = tf.ragged.map_flat_values(lookup, ids)
         text = tf.strings.reduce_join(pieces, axis=-1)
         text = tf.strings.regex_replace(text, _SPACE, " ")
+        text = tf.strings.regex_replace(
+            text, _EXTRA_ID_THEN_TEXT_RE2, r"\1 \2"
+        )
         text = tf.strings.regex_replace(text, "^ ", "")
         if unbatched:
             text = tf.squeeze(text, 0)

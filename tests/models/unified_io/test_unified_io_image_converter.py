@@ -60,3 +60,19 @@ def test_bad_arguments():
         UnifiedIOImageConverter().convert(
             [np.zeros((5, 5, 3), np.uint8)] * 2, mask_regions=[[0, 0, 1, 1]]
         )
+
+
+def test_a_single_palette_pil_image_is_read_in_colour():
+    from PIL import Image
+
+    from keras_uio.models.unified_io.unified_io_image_converter import (
+        UnifiedIOImageConverter,
+    )
+
+    rgb = np.zeros((32, 48, 3), "uint8")
+    rgb[8:24, 8:40] = (255, 0, 0)
+    converter = UnifiedIOImageConverter(image_size=64, patch_size=8)
+    palette = Image.fromarray(rgb).convert("P")
+    np.testing.assert_allclose(
+        converter.convert(palette)["images"], converter.convert(rgb)["images"], atol=1e-5
+    )
