@@ -559,7 +559,7 @@ class Vocabulary:
         label_ids = [l for l, k in zip(label_ids, keep) if k]
         labels = None
         if detokenize is not None:
-            labels = [str(_as_str(detokenize(l))).strip() for l in label_ids]
+            labels = [str(as_str(detokenize(l))).strip() for l in label_ids]
         return ParsedRegions(coords, label_ids, labels, errors)
 
     def ids_to_boxes(self, token_ids, image_size, decode_offset=1.0,
@@ -623,7 +623,7 @@ class Vocabulary:
                 "missing points are nan with visibility -1"
             )
         for k, (start, loc, label) in enumerate(runs[:num_keypoints]):
-            text = str(_as_str(detokenize(label))).strip()
+            text = str(as_str(detokenize(label))).strip()
             try:
                 v = int(text) - 1
                 if not 0 <= v <= 2:
@@ -667,14 +667,18 @@ class Vocabulary:
         return f"Vocabulary({args})"
 
 
-def _as_str(x):
+def as_str(x):
+    """A detokenizer's output (str, bytes, 0-d or one-element array or
+    tensor, one-element list) as a Python string."""
     if hasattr(x, "numpy"):
         x = x.numpy()
-    if isinstance(x, np.ndarray) and x.ndim == 0:
-        x = x.item()
+    if isinstance(x, np.ndarray):
+        x = x.item() if x.ndim == 0 else x.tolist()
+    if isinstance(x, list) and len(x) == 1:
+        x = x[0]
     if isinstance(x, bytes):
         x = x.decode("utf-8")
-    return x
+    return str(x)
 
 
 def parse_extra_id(text):

@@ -46,12 +46,6 @@ _LAYER_PARAMETERS = {
 _LAYER_NAME = re.compile(r"layers_(\d+)")
 
 
-def _heads(kernel_shape, num_heads):
-    """`[E, H*D]` -> `[E, H, D]` (query/key/value kernels)."""
-    hidden, joined = kernel_shape
-    return hidden, num_heads, joined // num_heads
-
-
 def _name(path):
     return "/".join(path)
 

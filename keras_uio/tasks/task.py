@@ -25,14 +25,10 @@ from keras_uio.preprocessing.images import prepare_image
 from keras_uio.tasks import original_parsers
 from keras_uio.preprocessing.images import undo_image_preprocessing
 from keras_uio.vocab import Vocabulary
+from keras_uio.vocab import as_str
 
 OUTPUT_MODES = ("text", "image", "text_and_image")
 INTERPOLATIONS = ("nearest", "bilinear")
-
-# Keys the `UnifiedIOPreprocessor` accepts; `encode_inputs` and
-# `encode_example` return only these.
-MODEL_INPUT_KEYS = ("prompt", "image", "mask_region")
-MODEL_TARGET_KEYS = ("target_text", "target_image")
 
 TASKS = {}
 
@@ -243,18 +239,6 @@ def to_input_frame(image, image_size, interpolation="nearest"):
             f"{image.shape}"
         )
     return undo_image_preprocessing(image, (h, w), interpolation=interpolation)
-
-
-def _as_str(x):
-    if hasattr(x, "numpy"):
-        x = x.numpy()
-    if isinstance(x, np.ndarray):
-        x = x.item() if x.ndim == 0 else x.tolist()
-    if isinstance(x, list) and len(x) == 1:
-        x = x[0]
-    if isinstance(x, bytes):
-        x = x.decode("utf-8")
-    return str(x)
 
 
 _SPECIAL_RE = re.compile(r"(<extra_id_\d+>|</s>|<pad>)")
@@ -504,7 +488,7 @@ class Task:
                 "to read their text. Pass `tokenizer=` (or `detokenize=`) "
                 "to the task, or pass the generated text instead of ids."
             )
-        return _as_str(self._detokenize([int(i) for i in ids])).strip()
+        return as_str(self._detokenize([int(i) for i in ids])).strip()
 
     def read_output(self, text):
         """Normalise generated text: ids (1-D ints) or a string.
@@ -750,7 +734,7 @@ class BoxTask(Task):
         )
         result["labels"] = (
             None if detok is None
-            else [_as_str(detok(l.tolist())).strip() for l in label_ids]
+            else [as_str(detok(l.tolist())).strip() for l in label_ids]
         )
 
     def _boxes_text(self, boxes, image_size):

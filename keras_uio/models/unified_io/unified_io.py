@@ -18,8 +18,9 @@ from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vqgan_presets
 from keras_uio.training import Adafactor
+from keras_uio.vocab import Vocabulary
 
-EOS_ID = 1
+EOS_ID = Vocabulary.eos_id
 # ImageNet-normalised pixels lie in [-2.12, 2.64]; a magnitude above 8 can
 # only be unnormalised (e.g. 0..255) pixels. (Synthetic standard-normal
 # inputs, as in the benchmarks, stay far below it.)

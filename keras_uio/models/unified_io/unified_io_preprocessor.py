@@ -5,6 +5,7 @@ import numpy as np
 from keras_hub.models import Seq2SeqLMPreprocessor
 
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
+from keras_uio.models.unified_io.unified_io_image_converter import in_tf_graph
 from keras_uio.models.unified_io.unified_io_image_converter import (
     UnifiedIOImageConverter,
 )
@@ -21,10 +22,6 @@ _KEYS = (
     "prompt", "image", "target_text", "target_image", "target_codes",
     "mask_region",
 )
-
-
-def _in_tf_graph():
-    return tf is not None and not tf.executing_eagerly()
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -179,7 +176,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
 
     def _tokenize_pack(self, texts, length, name):
         ids = self.tokenizer(texts)
-        if _in_tf_graph():
+        if in_tf_graph():
             if not isinstance(ids, tf.RaggedTensor):
                 ids = tf.RaggedTensor.from_tensor(ids, padding=0)
             return self._pack_tf(ids, length, name)
@@ -191,7 +188,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
     def _batch(self, x):
         """Canonicalise to a batch; returns (x, unbatched)."""
         prompt = x["prompt"]
-        if _in_tf_graph():
+        if in_tf_graph():
             prompt = tf.convert_to_tensor(prompt)
             unbatched = prompt.shape.rank == 0
             if unbatched:
@@ -234,9 +231,9 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
                 raise ValueError("`mask_region` needs an 'image'.")
             size = self.image_converter.image_size[0]
             n = (
-                tf.shape(n_text)[0] if _in_tf_graph() else len(x["prompt"])
+                tf.shape(n_text)[0] if in_tf_graph() else len(x["prompt"])
             )
-            if _in_tf_graph():
+            if in_tf_graph():
                 images = tf.zeros([n, size, size, 3], tf.float32)
                 masks = tf.zeros(
                     [n, self.image_converter.num_patches], tf.int32
@@ -253,7 +250,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
         }
 
     def _shift_right(self, targets, start):
-        if _in_tf_graph():
+        if in_tf_graph():
             first = tf.fill([tf.shape(targets)[0], 1], tf.constant(start, targets.dtype))
             return tf.concat([first, targets[:, :-1]], 1)
         first = np.full((targets.shape[0], 1), start, targets.dtype)
@@ -263,7 +260,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
         x = self._check_inputs(x)
         x, unbatched = self._batch(x)
         out = self._encode(x)
-        graph = _in_tf_graph()
+        graph = in_tf_graph()
         if "target_text" in x:
             target_text = x["target_text"]
         elif graph:
