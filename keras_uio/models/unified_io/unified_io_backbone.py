@@ -2,6 +2,7 @@ import math
 import os
 
 import keras
+import numpy as np
 from keras import ops
 from keras_hub.layers import ReversibleEmbedding
 from keras_hub.models import Backbone
@@ -422,6 +423,37 @@ class UnifiedIOBackbone(Backbone):
 
     presets = backbone_presets
 
+    def predict(self, x, *args, **kwargs):
+        """`keras.Model.predict` after checking concrete inputs (ids in the
+        vocabulary, masks in {0, 1}, finite pixels): out-of-range ids would
+        otherwise read arbitrary embedding rows without an error."""
+        if isinstance(x, dict):
+            self.check_inputs(x)
+        return super().predict(x, *args, **kwargs)
+
+    def check_inputs(self, inputs):
+        """Raises `ValueError` naming the field for concrete (NumPy-able)
+        inputs with ids outside `[0, vocabulary_size +
+        image_vocabulary_size)`, masks outside {0, 1} or non-finite
+        pixels. Symbolic tensors are skipped."""
+        total = self.vocabulary_size + self.image_vocabulary_size
+        for name in ("text_encoder_inputs", "text_decoder_inputs",
+                     "image_decoder_inputs"):
+            values = _concrete(inputs.get(name))
+            if values is not None and values.size and (
+                    values.min() < 0 or values.max() >= total):
+                raise ValueError(
+                    f"`{name}` ids must be in [0, {total}); received values "
+                    f"in [{values.min()}, {values.max()}]."
+                )
+        for name in ("image_input_masks", "text_decoder_masks"):
+            values = _concrete(inputs.get(name))
+            if values is not None and not np.isin(values, (0, 1)).all():
+                raise ValueError(f"`{name}` must hold only 0 and 1.")
+        images = _concrete(inputs.get("image_encoder_inputs"))
+        if images is not None and not np.isfinite(images).all():
+            raise ValueError("`image_encoder_inputs` contains nan or inf values.")
+
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Builds a backbone from a built-in name or a preset folder.
@@ -628,3 +660,13 @@ class UnifiedIOBackbone(Backbone):
             }
         )
         return config
+
+
+def _concrete(value):
+    """`value` as NumPy when it is a concrete array or tensor, else None."""
+    if value is None or isinstance(value, keras.KerasTensor):
+        return None
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    except Exception:  # a traced tensor has no value
+        return None

@@ -200,3 +200,26 @@ def test_encoding_a_patch_subset_equals_masking_the_others(converted_tiny, refer
             io["in/text_encoder_inputs"], io["in/image_encoder_inputs"],
             masks, image_input_indices=indices,
         )
+
+
+def test_predict_refuses_ids_outside_the_vocabulary_and_bad_masks(reference_io):
+    from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
+
+    backbone = UnifiedIOBackbone.from_preset("uio_tiny", load_weights=False)
+    size = backbone.image_size
+    patches = (size // backbone.patch_size) ** 2
+    inputs = {
+        "text_encoder_inputs": np.array([[5, 6, 1]]),
+        "image_encoder_inputs": np.zeros((1, size, size, 3), "float32"),
+        "image_input_masks": np.ones((1, patches), "int32"),
+        "text_decoder_inputs": np.array([[0, 5]]),
+        "text_decoder_masks": np.ones((1, 2), "int32"),
+        "image_decoder_inputs": np.array([[backbone.image_start_id]]),
+    }
+    total = backbone.vocabulary_size + backbone.image_vocabulary_size
+    with pytest.raises(ValueError, match="text_decoder_inputs` ids must be in"):
+        backbone.predict({**inputs, "text_decoder_inputs": np.array([[0, total]])})
+    with pytest.raises(ValueError, match="text_encoder_inputs` ids must be in"):
+        backbone.predict({**inputs, "text_encoder_inputs": np.array([[-1, 6, 1]])})
+    with pytest.raises(ValueError, match="image_input_masks` must hold only"):
+        backbone.predict({**inputs, "image_input_masks": inputs["image_input_masks"] * 3})
