@@ -135,3 +135,21 @@ def test_sampler_rejects_nan_settings(kwargs):
 
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         UnifiedIOSampler("random", **kwargs)
+
+
+def test_grounded_vqa_writes_a_full_text_answer_with_its_image(tiny_model, monkeypatch):
+    calls = []
+    original = tiny_model.generate
+
+    def recording(inputs, **kwargs):
+        calls.append(kwargs)
+        return original(inputs, **kwargs)
+
+    monkeypatch.setattr(tiny_model, "generate", recording)
+    tiny_model.predict_tasks(
+        [{"task": "grounded_vqa", "image": IMAGE, "question": "what is it ?"},
+         {"task": "depth", "image": IMAGE}],
+        greedy=True,
+    )
+    lengths = sorted((c["image"], c["max_text_length"]) for c in calls)
+    assert lengths == [(True, 1), (True, 32)]
