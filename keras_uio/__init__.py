@@ -8,6 +8,9 @@ if os.path.basename(sys.argv[0] if sys.argv else "") == "keras-uio":
     # this must happen before Keras is first imported.
     os.environ.setdefault("KERAS_BACKEND", "jax")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from keras_uio.quiet_start import import_quietly
+
+    import_quietly()
 
 from keras_uio.convert.convert_checkpoint import convert_checkpoint  # noqa: E402
 from keras_uio.convert.convert_checkpoint import load_checkpoint  # noqa: E402

@@ -372,3 +372,30 @@ def test_convert_overwrite_with_the_reference_checkpoint(capsys, tmp_path):
     code, stdout, err = run(["convert", checkpoint, out, "--overwrite"], capsys)
     assert code == 0, err
     assert "Converted" in stdout
+
+
+def test_the_command_starts_without_framework_noise(tmp_path):
+    """`keras-uio` (the console script) prints no TensorFlow/CUDA start-up
+    lines: a user error is one line on stderr."""
+    import shutil
+    import subprocess
+
+    script = shutil.which("keras-uio")
+    if script is None:
+        pytest.skip("the keras-uio console script is not installed")
+    result = subprocess.run(
+        [script, "predict", "--task", "captioning", "--image", str(tmp_path / "no.png")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"keras-uio: error: Image file '{tmp_path / 'no.png'}' does not exist."
+    ]
+
+
+def test_start_up_noise_filter_keeps_real_messages():
+    from keras_uio.quiet_start import is_noise
+
+    assert is_noise("I0000 00:00:1 123 cudart_stub.cc:31] Could not find cuda drivers")
+    assert is_noise("WARNING: All log messages before absl::InitializeLog() is called")
+    assert not is_noise("UserWarning: something real happened")
