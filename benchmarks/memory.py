@@ -126,9 +126,9 @@ def vqgan_shapes(vqgan_preset="vqgan_imagenet_f16_16384"):
     from keras_uio.convert.vqgan_weights import VAE_SCOPE
     from keras_uio.convert.vqgan_weights import vqgan_variable_map
     from keras_uio.models.vqgan.vqgan import VQGAN
-    from keras_uio.models.vqgan.vqgan_presets import backbone_presets
+    from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 
-    vqgan = VQGAN(**backbone_presets[vqgan_preset]["config"])
+    vqgan = VQGAN(**vqgan_presets[vqgan_preset]["config"])
     return {
         (VAE_SCOPE,) + tuple(path): tuple(variable.shape)
         for path, variable in vqgan_variable_map(vqgan).items()
@@ -138,7 +138,7 @@ def vqgan_shapes(vqgan_preset="vqgan_imagenet_f16_16384"):
 def self_check():
     """The analytic layout must equal the reference tiny checkpoint's."""
     from keras_uio.convert.checkpoint import read_checkpoint_shapes
-    from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+    from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 
     here = os.path.dirname(os.path.abspath(__file__))
     path = os.path.join(
@@ -152,7 +152,7 @@ def self_check():
         for p, s in read_checkpoint_shapes(path).items()
         if p[0] != "discrete_vae"
     }
-    got = transformer_shapes(backbone_presets["uio_tiny"]["config"])
+    got = transformer_shapes(unified_io_presets["uio_tiny"]["config"])
     if got != expected:
         missing = sorted(set(expected) - set(got))[:3]
         extra = sorted(set(got) - set(expected))[:3]
@@ -314,7 +314,7 @@ def main(argv=None):
     parser.add_argument("--keep", action="store_true", help="keep the files")
     args = parser.parse_args(argv)
 
-    from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+    from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 
     self_check()
     base = args.workdir
@@ -340,7 +340,7 @@ def main(argv=None):
     rows = []
     try:
         for size in args.sizes:
-            config = backbone_presets[f"uio_{size}"]["config"]
+            config = unified_io_presets[f"uio_{size}"]["config"]
             shapes = transformer_shapes(config)
             shapes.update(vq_shapes)
             ckpt = os.path.join(workdir, f"{size}_1000k.bin")

@@ -172,7 +172,7 @@ def uio_case(args, with_vqgan):
     from keras_uio import UnifiedIOBackbone
     from keras_uio import VQGAN
     from keras_uio.data import select_patches
-    from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vq
+    from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq
 
     backbone = UnifiedIOBackbone.from_preset(args.preset, load_weights=False)
     vqgan = None
@@ -236,9 +236,9 @@ def t5_case(args):
     import keras
     import keras_hub
 
-    from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+    from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 
-    small = backbone_presets[args.preset]["config"]
+    small = unified_io_presets[args.preset]["config"]
     cfg = {
         "vocabulary_size": small["vocabulary_size"],
         "hidden_dim": small["hidden_dim"],

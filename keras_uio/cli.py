@@ -31,17 +31,21 @@ def _info(args):
     import numpy as np
 
     from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-    from keras_uio.models.unified_io.unified_io_presets import backbone_presets
-    from keras_uio.models.unified_io.unified_io_presets import (
+    from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
+    from keras_uio.models.unified_io.unified_io_backbone import (
         count_backbone_parameters,
     )
     from keras_uio.models.vqgan.vqgan import VQGAN
     from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
-    from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vq_presets
+    from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq_presets
 
     print(f"keras-uio on Keras {keras.__version__}, backend {keras.config.backend()}")
     print(f"{'preset':<12}{'transformer':>16}{'VQ-GAN':>14}{'total':>16}  description")
-    for name, entry in backbone_presets.items():
+    trained = []
+    for name, entry in unified_io_presets.items():
+        if "config" not in entry:
+            trained.append((name, entry))
+            continue
         vq_name = entry["metadata"]["vqgan"]
         transformer = count_backbone_parameters(entry["config"])
         vqgan = count_vqgan_parameters(vq_presets[vq_name]["config"])
@@ -49,10 +53,8 @@ def _info(args):
             f"{name:<12}{transformer:>16,}{vqgan:>14,}{transformer + vqgan:>16,}"
             f"  {entry['metadata']['description']}"
         )
-    from keras_uio.models.unified_io.unified_io_presets import bundled_presets
-
-    for name, entry in bundled_presets.items():
-        print(f"{name:<12}  (trained, bundled)  {entry['description']}")
+    for name, entry in trained:
+        print(f"{name:<12}  (trained, bundled)  {entry['metadata']['description']}")
     print(
         "Transformer counts exclude the original's two unused decoder "
         "`cross_position_{q,k}_linear` kernels (2 * emb * heads * head_dim)."

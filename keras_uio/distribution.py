@@ -324,13 +324,15 @@ def _abstract_variables(cls, config):
 def _preset_parts(preset):
     """`[(class, config, path prefix)]` for a preset name or folder."""
     from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-    from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+    from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
+    from keras_uio.models.unified_io.unified_io_backbone import is_architecture
+    from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
     from keras_uio.models.vqgan.vqgan import VQGAN
-    from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vq
+    from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq
 
     classes = {"UnifiedIOBackbone": UnifiedIOBackbone, "VQGAN": VQGAN}
-    if preset in backbone_presets:
-        entry = backbone_presets[preset]
+    if is_architecture(preset):
+        entry = unified_io_presets[preset]
         vq_name = entry["metadata"]["vqgan"]
         return [
             (UnifiedIOBackbone, entry["config"]),
@@ -338,6 +340,7 @@ def _preset_parts(preset):
         ]
     if preset in vq:
         return [(VQGAN, vq[preset]["config"])]
+    preset = bundled_preset_path(preset)
     parts = []
     for folder in (preset, os.path.join(preset, "vqgan")):
         config_file = os.path.join(folder, "config.json")

@@ -93,13 +93,13 @@ def tiny_model(tiny_proto):
 
     from keras_uio import UnifiedIO, UnifiedIOBackbone, UnifiedIOPreprocessor
     from keras_uio import UnifiedIOTokenizer, VQGAN
-    from keras_uio.models.unified_io.unified_io_presets import backbone_presets
-    from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vq
+    from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
+    from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq
 
     keras.utils.set_random_seed(0)
     tokenizer = UnifiedIOTokenizer(proto=tiny_proto, image_vocab_size=256)
     config = {
-        **backbone_presets["uio_tiny"]["config"],
+        **unified_io_presets["uio_tiny"]["config"],
         "vocabulary_size": tokenizer.vocab.text_vocab_size,
     }
     preprocessor = UnifiedIOPreprocessor(

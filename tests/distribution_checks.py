@@ -29,14 +29,14 @@ import numpy as np  # noqa: E402
 from keras_uio import UnifiedIO, UnifiedIOBackbone, VQGAN  # noqa: E402
 from keras_uio import distribution as uio_distribution  # noqa: E402
 from keras_uio.models.unified_io.unified_io import _split_batch  # noqa: E402
-from keras_uio.models.unified_io.unified_io_presets import backbone_presets  # noqa: E402
-from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vq  # noqa: E402
+from keras_uio.models.unified_io.unified_io_presets import unified_io_presets  # noqa: E402
+from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq  # noqa: E402
 
 # `uio_tiny` (4 heads, hidden 64, MLP 96, vocabulary 1408: all divide the
 # (2, 4) mesh) with one layer per stack and a 64x64 encoder image, to keep
 # compiles short.
 CONFIG = {
-    **backbone_presets["uio_tiny"]["config"],
+    **unified_io_presets["uio_tiny"]["config"],
     "image_size": 64,
     "max_encoder_text_length": 32,
     "max_decoder_text_length": 16,

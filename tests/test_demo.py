@@ -95,7 +95,7 @@ def test_bundled_preset_clears_thresholds(evaluation, metric):
 
 
 def test_bundled_preset_size_and_training_record():
-    from keras_uio.models.unified_io.unified_io_presets import (
+    from keras_uio.models.unified_io.unified_io_backbone import (
         bundled_preset_path,
     )
 

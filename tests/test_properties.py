@@ -35,7 +35,7 @@ from PIL import Image
 
 from keras_uio import cli
 from keras_uio.models.unified_io import unified_io
-from keras_uio.models.unified_io.unified_io_presets import bundled_preset_path
+from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_tokenizer import (
     UnifiedIOTokenizer,
 )

@@ -6,7 +6,7 @@ import pytest
 
 from keras_uio import UnifiedIO, UnifiedIOBackbone, UnifiedIOPreprocessor
 from keras_uio import UnifiedIOTokenizer
-from keras_uio.models.unified_io.unified_io_presets import backbone_presets
+from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 from keras_uio.training import Adafactor, InverseSquareRootSchedule, paper_optimizer
 
 
@@ -60,7 +60,7 @@ def batch_and_model(tiny_proto):
     keras.utils.set_random_seed(1)
     tokenizer = UnifiedIOTokenizer(proto=tiny_proto, image_vocab_size=256)
     config = {
-        **backbone_presets["uio_tiny"]["config"],
+        **unified_io_presets["uio_tiny"]["config"],
         "vocabulary_size": tokenizer.vocab.text_vocab_size,
     }
     preprocessor = UnifiedIOPreprocessor(
@@ -105,7 +105,7 @@ def test_compile_rejects_custom_loss(batch_and_model):
 def _one_layer_config(tokenizer, **overrides):
     """`uio_tiny` with one encoder and one decoder layer, for `tokenizer`."""
     return {
-        **backbone_presets["uio_tiny"]["config"],
+        **unified_io_presets["uio_tiny"]["config"],
         "vocabulary_size": tokenizer.vocab.text_vocab_size,
         "num_encoder_layers": 1,
         "num_decoder_layers": 1,
@@ -167,7 +167,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(batch_and_model, tiny_
 
 def test_vqgan_is_frozen_by_default(tiny_proto):
     from keras_uio import VQGAN
-    from keras_uio.models.vqgan.vqgan_presets import backbone_presets as vq
+    from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq
 
     model = UnifiedIO(
         _fresh_model(tiny_proto).backbone, VQGAN(**vq["vqgan_tiny"]["config"])

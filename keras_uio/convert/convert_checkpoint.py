@@ -28,7 +28,7 @@ from keras_uio.convert.vqgan_weights import VAE_SCOPE
 from keras_uio.convert.vqgan_weights import vqgan_config_from_shapes
 from keras_uio.convert.vqgan_weights import vqgan_variable_map
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-from keras_uio.models.unified_io.unified_io_presets import (
+from keras_uio.models.unified_io.unified_io_backbone import (
     count_backbone_parameters,
 )
 from keras_uio.models.vqgan.vqgan import VQGAN

@@ -5,7 +5,7 @@ from keras_uio.convert.checkpoint import read_checkpoint_shapes
 from keras_uio.convert.vqgan_weights import vqgan_config_from_shapes
 from keras_uio.convert.vqgan_weights import vqgan_variable_map
 from keras_uio.models.vqgan.vqgan import VQGAN
-from keras_uio.models.vqgan.vqgan_presets import backbone_presets
+from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,7 @@ def vae_shapes(reference_checkpoint):
 
 
 def test_config_from_shapes(vae_shapes, reference_checkpoint):
-    expected = backbone_presets["vqgan_tiny"]["config"]
+    expected = vqgan_presets["vqgan_tiny"]["config"]
     assert vqgan_config_from_shapes(vae_shapes) == expected
     # Full checkpoint paths work as they are.
     full = read_checkpoint_shapes(reference_checkpoint)

@@ -17,11 +17,43 @@ from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
 from keras_uio import preset_checks
-from keras_uio.models.unified_io.unified_io_presets import backbone_presets
-from keras_uio.models.unified_io.unified_io_presets import bundled_preset_path
-from keras_uio.models.unified_io.unified_io_presets import (
-    count_backbone_parameters,
+from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
+
+
+
+PRESETS_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "presets",
 )
+
+
+def is_architecture(preset):
+    """Whether `preset` names a built-in architecture (config, no weights)."""
+    entry = unified_io_presets.get(preset) if isinstance(preset, str) else None
+    return entry is not None and "config" in entry and not os.path.isdir(preset)
+
+
+def bundled_preset_path(preset):
+    """The folder to load for `preset`, or `preset` unchanged.
+
+    An existing local folder wins over a name (keras-hub's rule): with
+    `./uio_tiny_easyvqa` in the working directory the name means that
+    folder. A trained preset shipped in the package (an entry with
+    `metadata["folder"]`) gives its folder under `keras_uio/presets/`.
+    """
+    if not isinstance(preset, str) or os.path.isdir(preset):
+        return preset
+    folder = unified_io_presets.get(preset, {}).get("metadata", {}).get("folder")
+    if folder is None:
+        return preset
+    path = os.path.join(PRESETS_DIR, folder)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(
+            f"The bundled preset {preset!r} is missing from {path}; "
+            "reinstall keras-uio, or rebuild it with "
+            f"`python scripts/train_easy_vqa.py --out {path}`."
+        )
+    return path
 
 
 def _check_positive(**values):
@@ -421,7 +453,7 @@ class UnifiedIOBackbone(Backbone):
             ops.convert_to_tensor(image_decoder_inputs, "int32"),
         )
 
-    presets = backbone_presets
+    presets = unified_io_presets
 
     def predict(self, x, *args, **kwargs):
         """`keras.Model.predict` after checking concrete inputs (ids in the
@@ -478,7 +510,7 @@ class UnifiedIOBackbone(Backbone):
         backbone = UnifiedIOBackbone.from_preset("uio_tiny", load_weights=False)
         ```
         """
-        if preset_checks.is_local_preset(preset) or preset not in backbone_presets:
+        if not is_architecture(preset):
             folder = bundled_preset_path(preset)
             if preset_checks.is_local_preset(folder):
                 folder = os.fspath(folder)
@@ -486,7 +518,7 @@ class UnifiedIOBackbone(Backbone):
             return super().from_preset(
                 folder, load_weights=load_weights, **kwargs
             )
-        entry = backbone_presets[preset]
+        entry = unified_io_presets[preset]
         if load_weights:
             checkpoint = entry["metadata"]["checkpoint"]
             if checkpoint is None:
@@ -534,7 +566,7 @@ class UnifiedIOBackbone(Backbone):
     @staticmethod
     def count_preset_parameters(preset):
         """Parameter count of a built-in preset, computed from its config."""
-        return count_backbone_parameters(backbone_presets[preset]["config"])
+        return count_backbone_parameters(unified_io_presets[preset]["config"])
 
     @staticmethod
     def get_layout_map(
@@ -670,3 +702,37 @@ def _concrete(value):
         return np.asarray(keras.ops.convert_to_numpy(value))
     except Exception:  # a traced tensor has no value
         return None
+
+
+def count_backbone_parameters(config):
+    """Parameters of a `UnifiedIOBackbone` config, without building it.
+
+    Equals the original's transformer count minus the two dead
+    `decoder/cross_position_{q,k}_linear` kernels (`2 * E * H * D`).
+    """
+    c = config
+    e, h, d, m = c["hidden_dim"], c["num_heads"], c["head_dim"], c["intermediate_dim"]
+    joined = h * d
+    patches = (c["image_size"] // c["patch_size"]) ** 2
+    tokens = (c["vocabulary_size"] + c["image_vocabulary_size"]) * e
+    attention = 4 * e * joined
+    mlp = 3 * e * m
+    position_bias = e + 2 * e * joined + h * (32 + 256)
+    encoder = (
+        (c["max_encoder_text_length"] + patches) * e  # positions
+        + c["num_segments"] * e
+        + c["patch_size"] ** 2 * 3 * e  # patch projection
+        + 2 * e  # text / image norms
+        + position_bias
+        + c["num_encoder_layers"] * (attention + mlp + 2 * e)
+        + e  # final norm
+    )
+    decoder = (
+        (c["max_decoder_text_length"] + c["max_decoder_image_length"]) * e
+        + c["num_segments"] * e
+        + e  # embedding norm
+        + position_bias
+        + c["num_decoder_layers"] * (2 * attention + mlp + 3 * e)
+        + e
+    )
+    return tokens + encoder + decoder

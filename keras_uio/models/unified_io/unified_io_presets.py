@@ -1,50 +1,18 @@
-"""Built-in Unified-IO architectures and the bundled trained preset.
+"""The named Unified-IO presets: data only.
 
-The four paper sizes (Lu et al., 2023, Table 1) and a tiny one for tests.
-No weights ship with them: convert an original checkpoint with
-`keras-uio convert small_1000k.bin ./uio_small` and load the folder, or pass
-`load_weights=False` for random weights.
+Every name that `UnifiedIO.from_preset` / `UnifiedIOBackbone.from_preset`
+accept is here. An entry's `metadata` describes it; then either
+- `config` (an architecture: the four paper sizes, Lu et al. 2023 Table 1,
+  and a tiny one for tests) with the original `checkpoint` file name and
+  the `vqgan` preset it pairs with. No weights ship with these: convert
+  the original checkpoint with `keras-uio convert small_1000k.bin
+  ./uio_small` and load the folder, or pass `load_weights=False`;
+- or `metadata["folder"]` (a trained model shipped inside the package in
+  `keras_uio/presets/<folder>/`, loaded with its weights).
 
-`bundled_presets` are trained models inside the package
-(`keras_uio/presets/<name>/`), loaded by name.
+`keras_uio.models.unified_io.unified_io_backbone.resolve_preset` turns a
+name or path into what to load.
 """
-
-import os
-
-PRESETS_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.dirname(os.path.abspath(__file__)))), "presets")
-
-bundled_presets = {
-    "uio_tiny_easyvqa": {
-        "description": (
-            "A 1.5M-parameter Unified-IO with a 2.8M-parameter VQ-GAN, "
-            "trained by keras-uio (scripts/train_easy_vqa.py) on easy-vqa: "
-            "VQA, captioning, localization, detection, segmentation, "
-            "classification and text-to-image on 64x64 shape images."
-        ),
-    },
-}
-
-
-def bundled_preset_path(preset):
-    """The folder of a bundled preset name; anything else unchanged.
-
-    An existing local folder wins over a bundled name (keras-hub's rule):
-    with `./uio_tiny_easyvqa` in the working directory, the name means that
-    folder and is returned unchanged.
-    """
-    if isinstance(preset, str) and os.path.isdir(preset):
-        return preset
-    if isinstance(preset, str) and preset in bundled_presets:
-        path = os.path.join(PRESETS_DIR, preset)
-        if not os.path.isdir(path):
-            raise FileNotFoundError(
-                f"The bundled preset {preset!r} is missing from {path}; "
-                "reinstall keras-uio, or rebuild it with "
-                "`python scripts/train_easy_vqa.py --out " + path + "`."
-            )
-        return path
-    return preset
 
 _COMMON = {
     "vocabulary_size": 33152,
@@ -69,7 +37,7 @@ def _preset(description, checkpoint, **config):
     }
 
 
-backbone_presets = {
+unified_io_presets = {
     "uio_small": _preset(
         "Unified-IO Small (paper: 71M transformer parameters).",
         "small_1000k.bin",
@@ -132,38 +100,15 @@ backbone_presets = {
             "num_segments": 2,
         },
     },
+    "uio_tiny_easyvqa": {
+        "metadata": {
+            "description": (
+                "A 1.5M-parameter Unified-IO with a 2.8M-parameter VQ-GAN, "
+                "trained by keras-uio (scripts/train_easy_vqa.py) on easy-vqa: "
+                "VQA, captioning, localization, detection, segmentation, "
+                "classification and text-to-image on 64x64 shape images."
+            ),
+            "folder": "uio_tiny_easyvqa",
+        },
+    },
 }
-
-
-def count_backbone_parameters(config):
-    """Parameters of a `UnifiedIOBackbone` config, without building it.
-
-    Equals the original's transformer count minus the two dead
-    `decoder/cross_position_{q,k}_linear` kernels (`2 * E * H * D`).
-    """
-    c = config
-    e, h, d, m = c["hidden_dim"], c["num_heads"], c["head_dim"], c["intermediate_dim"]
-    joined = h * d
-    patches = (c["image_size"] // c["patch_size"]) ** 2
-    tokens = (c["vocabulary_size"] + c["image_vocabulary_size"]) * e
-    attention = 4 * e * joined
-    mlp = 3 * e * m
-    position_bias = e + 2 * e * joined + h * (32 + 256)
-    encoder = (
-        (c["max_encoder_text_length"] + patches) * e  # positions
-        + c["num_segments"] * e
-        + c["patch_size"] ** 2 * 3 * e  # patch projection
-        + 2 * e  # text / image norms
-        + position_bias
-        + c["num_encoder_layers"] * (attention + mlp + 2 * e)
-        + e  # final norm
-    )
-    decoder = (
-        (c["max_decoder_text_length"] + c["max_decoder_image_length"]) * e
-        + c["num_segments"] * e
-        + e  # embedding norm
-        + position_bias
-        + c["num_decoder_layers"] * (2 * attention + mlp + 3 * e)
-        + e
-    )
-    return tokens + encoder + decoder

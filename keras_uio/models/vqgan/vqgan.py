@@ -581,9 +581,9 @@ def count_vqgan_parameters(config):
 
     ```python
     from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
-    from keras_uio.models.vqgan.vqgan_presets import backbone_presets
+    from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 
-    config = backbone_presets["vqgan_imagenet_f16_16384"]["config"]
+    config = vqgan_presets["vqgan_imagenet_f16_16384"]["config"]
     count_vqgan_parameters(config)  # 76073859
     ```
     """

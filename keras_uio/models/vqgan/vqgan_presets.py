@@ -1,6 +1,6 @@
 """VQ-GAN configurations.
 
-`backbone_presets[name]["config"]` holds `VQGAN` constructor arguments;
+`vqgan_presets[name]["config"]` holds `VQGAN` constructor arguments;
 no weights are attached (convert them with
 `keras_uio.convert.vqgan_weights.load_vqgan_checkpoint`).
 
@@ -8,13 +8,13 @@ Example:
 
 ```python
 from keras_uio.models.vqgan.vqgan import VQGAN
-from keras_uio.models.vqgan.vqgan_presets import backbone_presets
+from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 
-vqgan = VQGAN(**backbone_presets["vqgan_tiny"]["config"])
+vqgan = VQGAN(**vqgan_presets["vqgan_tiny"]["config"])
 ```
 """
 
-backbone_presets = {
+vqgan_presets = {
     "vqgan_imagenet_f16_16384": {
         "metadata": {
             "description": (

@@ -7,8 +7,8 @@ import pytest
 from conftest import backbone_inputs
 
 from keras_uio import UnifiedIOBackbone
-from keras_uio.models.unified_io.unified_io_presets import backbone_presets
-from keras_uio.models.unified_io.unified_io_presets import count_backbone_parameters
+from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
+from keras_uio.models.unified_io.unified_io_backbone import count_backbone_parameters
 from keras_uio.testing import assert_vqgan_codes_match
 
 TOL = 1e-4
@@ -120,7 +120,7 @@ ORIGINAL_COUNTS = {
 
 @pytest.mark.parametrize("preset", sorted(ORIGINAL_COUNTS))
 def test_preset_parameter_counts_from_config(preset):
-    config = backbone_presets[preset]["config"]
+    config = unified_io_presets[preset]["config"]
     dead = 2 * config["hidden_dim"] * config["num_heads"] * config["head_dim"]
     assert count_backbone_parameters(config) == ORIGINAL_COUNTS[preset] - dead
     assert UnifiedIOBackbone.count_preset_parameters(preset) == ORIGINAL_COUNTS[preset] - dead
@@ -128,7 +128,7 @@ def test_preset_parameter_counts_from_config(preset):
 
 def test_analytic_count_equals_built_model():
     for overrides in ({}, {"num_segments": 8, "num_encoder_layers": 1, "head_dim": 5}):
-        config = {**backbone_presets["uio_tiny"]["config"], **overrides}
+        config = {**unified_io_presets["uio_tiny"]["config"], **overrides}
         assert UnifiedIOBackbone(**config).count_params() == count_backbone_parameters(config)
 
 
@@ -147,7 +147,7 @@ def test_builtin_preset_without_weights_says_how_to_convert():
     ],
 )
 def test_bad_config_is_rejected(field, value, message):
-    config = {**backbone_presets["uio_tiny"]["config"], field: value}
+    config = {**unified_io_presets["uio_tiny"]["config"], field: value}
     with pytest.raises(ValueError, match=message):
         UnifiedIOBackbone(**config)
 

@@ -9,7 +9,7 @@ from keras_uio.convert.checkpoint import read_checkpoint_shapes
 from keras_uio.convert.vqgan_weights import load_vqgan_checkpoint
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
-from keras_uio.models.vqgan.vqgan_presets import backbone_presets
+from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 from keras_uio.testing import assert_vqgan_codes_match
 
 # Two levels, attention at the 16x16 level, 16x16 = 256 codes.
@@ -64,14 +64,14 @@ def test_reference_codes_exact_and_decode_close(tiny, reference_io):
 
 
 def test_parameter_counts(tiny, reference_checkpoint):
-    big = backbone_presets["vqgan_imagenet_f16_16384"]
+    big = vqgan_presets["vqgan_imagenet_f16_16384"]
     assert count_vqgan_parameters(big["config"]) == 76_073_859
     assert big["metadata"]["params"] == 76_073_859
     shapes = read_checkpoint_shapes(reference_checkpoint)
     in_checkpoint = sum(
         int(np.prod(s)) for p, s in shapes.items() if p[0] == "discrete_vae"
     )
-    config = backbone_presets["vqgan_tiny"]["config"]
+    config = vqgan_presets["vqgan_tiny"]["config"]
     assert count_vqgan_parameters(config) == in_checkpoint
     assert tiny.count_params() == in_checkpoint
     assert count_vqgan_parameters(SMALL) == VQGAN(**SMALL).count_params()
@@ -79,7 +79,7 @@ def test_parameter_counts(tiny, reference_checkpoint):
 
 @pytest.mark.slow
 def test_built_parameter_count_of_the_imagenet_preset():
-    config = backbone_presets["vqgan_imagenet_f16_16384"]["config"]
+    config = vqgan_presets["vqgan_imagenet_f16_16384"]["config"]
     assert VQGAN(**config).count_params() == 76_073_859
 
 
