@@ -18,6 +18,7 @@ from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
 from keras_uio import preset_checks
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
+from keras_uio.models.device_mesh import check_device_mesh
 
 
 
@@ -630,17 +631,9 @@ class UnifiedIOBackbone(Backbone):
             backbone = UnifiedIOBackbone.from_preset("uio_tiny", load_weights=False)
         ```
         """
-        if not isinstance(device_mesh, keras.distribution.DeviceMesh):
-            raise ValueError(
-                "`device_mesh` must be a `keras.distribution.DeviceMesh`; "
-                f"received {type(device_mesh).__name__}."
-            )
-        for name in (model_parallel_dim_name, data_parallel_dim_name):
-            if name not in device_mesh.axis_names:
-                raise ValueError(
-                    f"Mesh axis {name!r} is not in the device mesh's axis "
-                    f"names {list(device_mesh.axis_names)}."
-                )
+        check_device_mesh(
+            device_mesh, model_parallel_dim_name, data_parallel_dim_name
+        )
         model, data = model_parallel_dim_name, data_parallel_dim_name
         prefix = r"(?:.*/)?"
         layer = prefix + r"(?:encoder|decoder)_layer_\d+/"

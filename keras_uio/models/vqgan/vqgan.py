@@ -15,6 +15,7 @@ from keras_uio.layers.vqgan_res_block import VQGANResBlock
 from keras_uio.layers.vqgan_upsample import VQGANUpsample
 from keras_uio.layers.host_initializer import host_conv2d
 from keras_uio.layers.host_initializer import host_group_norm
+from keras_uio.models.device_mesh import check_device_mesh
 
 NORM_GROUPS = 32  # taming-transformers' (and so Unified-IO's) group norms
 
@@ -270,17 +271,9 @@ class VQGAN(Backbone):
         Returns:
             A `keras.distribution.LayoutMap`.
         """
-        if not isinstance(device_mesh, keras.distribution.DeviceMesh):
-            raise ValueError(
-                "`device_mesh` must be a `keras.distribution.DeviceMesh`; "
-                f"received {type(device_mesh).__name__}."
-            )
-        for name in (model_parallel_dim_name, data_parallel_dim_name):
-            if name not in device_mesh.axis_names:
-                raise ValueError(
-                    f"Mesh axis {name!r} is not in the device mesh's axis "
-                    f"names {list(device_mesh.axis_names)}."
-                )
+        check_device_mesh(
+            device_mesh, model_parallel_dim_name, data_parallel_dim_name
+        )
         model = model_parallel_dim_name
         convs = (
             r"(?:.*/)?(?:conv_in|conv1|conv2|conv|nin_shortcut|q|k|v|"
