@@ -288,16 +288,7 @@ class Vocabulary:
         out = c + self.image_offset
         return int(out) if out.ndim == 0 else out
 
-    def image_code(self, token_id):
-        out = np.asarray(token_id) - self.image_offset
-        return int(out) if out.ndim == 0 else out
-
     # Ranges as `(start, stop)` half-open pairs.
-    @property
-    def text_range(self):
-        """SentencePiece ids, including pad/eos/unk."""
-        return (0, self.sentencepiece_size)
-
     @property
     def location_range(self):
         start = self.sentencepiece_size
