@@ -361,6 +361,39 @@ def _demo(args):
     return 0
 
 
+# ---------------------------------------------------------------- evaluate
+def _evaluate(args):
+    """`keras-uio evaluate`: the logic is `keras_uio.evaluation`'s."""
+    check_output_dir(args.out, "--out")
+    from keras_uio.evaluation import load_benchmark
+    from keras_uio.evaluation import run_evaluation
+
+    benchmark = load_benchmark(args.task, args.annotations, args.images,
+                               questions=args.questions, split=args.split)
+    from keras_uio.models.unified_io.unified_io import UnifiedIO
+
+    model = UnifiedIO.from_preset(args.preset)
+    count = min(len(benchmark), args.limit or len(benchmark))
+    print(f"Evaluating {args.preset} on {count} {args.task} examples ...")
+    metrics = run_evaluation(
+        model, benchmark, args.out, batch_size=args.batch_size,
+        limit=args.limit, greedy=args.greedy,
+        run_info={"preset": args.preset},
+    )
+    for key, value in metrics.items():
+        if key == "seconds":
+            continue
+        if isinstance(value, float):
+            print(f"  {key:<28}{value:.4f}")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            print(f"  {key:<28}{value}")
+    for note in metrics["notes"]:
+        print(f"note: {note}")
+    print(f"Metrics: {os.path.join(args.out, 'metrics.json')} "
+          f"({metrics['seconds']} s)")
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 def _add_demo(commands):
     demo = commands.add_parser(
@@ -438,6 +471,53 @@ def _add_predict(commands):
     predict.set_defaults(run=_predict)
 
 
+def _add_evaluate(commands):
+    from keras_uio.evaluation.benchmarks import BENCHMARKS
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="Score a preset on a benchmark in its standard format (VQA "
+        "v2, COCO, RefCOCO, image folders, depth maps).",
+    )
+    evaluate.add_argument(
+        "--preset", default=DEFAULT_PRESET,
+        help=f"preset name or folder (default {DEFAULT_PRESET})",
+    )
+    evaluate.add_argument("--task", required=True, choices=sorted(BENCHMARKS))
+    evaluate.add_argument(
+        "--annotations", default=None,
+        help="annotation file (depth / surface_normals: folder of maps; "
+        "image_classification: optional class-name JSON)",
+    )
+    evaluate.add_argument("--images", required=True, help="image folder")
+    evaluate.add_argument(
+        "--questions", default=None,
+        help="vqa: the question file (default: the VQA release's name "
+        "beside --annotations)",
+    )
+    evaluate.add_argument(
+        "--split", default=None,
+        help="referring_expression: keep the refs of this split (e.g. testA)",
+    )
+    evaluate.add_argument(
+        "--limit", type=_int_in_range(1), default=None,
+        help="evaluate the first N examples only",
+    )
+    evaluate.add_argument(
+        "--batch-size", type=_int_in_range(1), default=8,
+        help="examples per predict_tasks call (default 8)",
+    )
+    evaluate.add_argument(
+        "--out", default="keras_uio_eval",
+        help="output folder; rerunning into it resumes",
+    )
+    evaluate.add_argument(
+        "--greedy", action="store_true",
+        help="decode image outputs greedily too (deterministic)",
+    )
+    evaluate.set_defaults(run=_evaluate)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="keras-uio", description="Unified-IO for Keras 3."
@@ -450,6 +530,7 @@ def build_parser():
     info.set_defaults(run=_info)
     _add_convert(commands)
     _add_predict(commands)
+    _add_evaluate(commands)
     return parser
 
 
