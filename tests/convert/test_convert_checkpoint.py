@@ -6,7 +6,7 @@ import pytest
 
 import keras_hub
 import numpy as np
-from conftest import backbone_inputs
+from tests.conftest import backbone_inputs
 
 from keras_uio import VQGAN
 from keras_uio import UnifiedIOBackbone

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import backbone_inputs
+from tests.conftest import backbone_inputs
 
 from keras_uio.models.unified_io import unified_io
 from keras_uio.models.unified_io.unified_io import UnifiedIO

@@ -4,7 +4,7 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
-from conftest import backbone_inputs
+from tests.conftest import backbone_inputs
 
 from keras_uio import UnifiedIOBackbone
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
