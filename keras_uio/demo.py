@@ -20,10 +20,24 @@ Metrics (on the given test records):
   the shape?" and "what shape is in the image?" about it, both match the
   caption (`text_to_image_color_agreement` / `..._shape_agreement` apart).
 
-Example:
+Example: the inputs of one test image and a box score (what
+`evaluate_easy_vqa` builds and computes for every image):
 ```python
+from keras_uio import demo
+from keras_uio.data import easy_vqa
+
+record = easy_vqa.load_records("test", limit=1)[0]
+examples = demo.image_task_examples(record)  # task name -> examples
+sorted(examples)  # ['captioning', 'image_classification', ..., 'vqa']
+demo.box_iou(record["box"], record["box"])  # 1.0
+```
+
+The whole demo (`keras-uio demo` from a shell; `tests/test_demo.py` runs
+that command):
+```python
+# not run: ~20 s of XLA compilation on CPU (seven tasks' generation)
 from keras_uio.demo import run_demo
-metrics = run_demo("./demo", num_images=4)
+metrics = run_demo("./demo", num_images=4)  # writes ./demo/index.html
 ```
 """
 

@@ -24,12 +24,17 @@ import keras
 import keras_uio
 from keras_uio import distribution as uio_distribution
 
-distribution = uio_distribution.model_parallel(model_parallel=4)
-keras.distribution.set_distribution(distribution)
-model = keras_uio.UnifiedIO.from_preset("./uio_small")  # loads sharded
-model.compile(optimizer=keras.optimizers.Adafactor(1e-3))
-model.fit(dataset)  # global batch size divisible by the "batch" axis
+devices = keras.distribution.list_devices()
+# e.g. model_parallel=4 on 8 accelerators: 2 copies of the model, each
+# split over 4 devices. Here: one copy over all devices.
+distribution = uio_distribution.model_parallel(model_parallel=len(devices))
+with distribution.scope():  # or keras.distribution.set_distribution(...)
+    model = keras_uio.UnifiedIO.from_preset("uio_tiny_easyvqa")  # loads sharded
+    model.compile(optimizer=keras.optimizers.Adafactor(1e-3))
 ```
+
+Then `model.fit(dataset)` (in the scope), with a global batch size
+divisible by the `"batch"` axis.
 
 Preset loading creates each variable already sharded and reads the weights
 file one variable at a time into its shards, so no device ever holds the
@@ -515,6 +520,7 @@ def initialize_multi_host(coordinator_address=None, num_processes=None,
     Example (two GPU hosts, the coordinator on 10.0.0.1):
 
     ```python
+    # not run: needs a second host (process 1) and the coordinator 10.0.0.1
     # on host 0 (use process_id=1 on host 1)
     from keras_uio import distribution
     distribution.initialize_multi_host("10.0.0.1:1234", num_processes=2, process_id=0)

@@ -22,9 +22,11 @@ Example:
 
 ```python
 from keras_uio import preset_checks
+from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
 
-preset_checks.check_preset_folder("./uio_small")  # before building anything
-preset_checks.verify_checksums("./uio_small")  # sha256 of the weights
+folder = bundled_preset_path("uio_tiny_easyvqa")  # or "./uio_small", ...
+preset_checks.check_preset_folder(folder)  # before building anything
+preset_checks.verify_checksums(folder)  # sha256 of the weights
 ```
 """
 

@@ -10,9 +10,28 @@ tensor in memory (XL is 10.9 GB) and needs neither flax nor the whole file.
 Example:
 
 ```python
+import msgpack
+import numpy as np
+from keras_uio.convert.checkpoint import iterate_checkpoint
 from keras_uio.convert.checkpoint import read_checkpoint_shapes
-shapes = read_checkpoint_shapes("tests/data/reference/uio_tiny/checkpoint.bin")
-shapes[("token_embedder", "embedding")]  # (1408, 64)
+
+# A two-tensor file in the released checkpoints' format.
+def leaf(array):
+    return msgpack.ExtType(
+        1, msgpack.packb([list(array.shape), array.dtype.name, array.tobytes()])
+    )
+
+tree = {
+    "token_embedder": {"embedding": leaf(np.ones((1408, 64), "float32"))},
+    "encoder": {"encoder_norm": {"scale": leaf(np.ones((64,), "float32"))}},
+}
+with open("checkpoint.bin", "wb") as f:
+    f.write(msgpack.packb(tree))
+
+shapes = read_checkpoint_shapes("checkpoint.bin")
+assert tuple(shapes[("token_embedder", "embedding")]) == (1408, 64)
+for path, array in iterate_checkpoint("checkpoint.bin"):
+    print("/".join(path), array.shape)  # token_embedder/embedding (1408, 64) ...
 ```
 """
 

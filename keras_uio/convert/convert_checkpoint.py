@@ -1,12 +1,45 @@
 """Original Unified-IO checkpoint (`*.bin`) -> keras_uio preset folder.
 
+The released files (`small_1000k.bin` ... `xl_1000k.bin`, with T5's
+`spiece.model`) convert with
+`convert_checkpoint("small_1000k.bin", "uio_small", vocabulary="spiece.model")`
+or `keras-uio convert`. Here, a file in their format is first written from
+an untrained `uio_tiny` (`variable_map` names each original parameter).
+
 Example:
 
 ```python
+import keras
+import msgpack
+import keras_uio
 from keras_uio.convert.convert_checkpoint import convert_checkpoint
-convert_checkpoint(
-    "tests/data/reference/uio_tiny/checkpoint.bin", "/tmp/uio_tiny_converted"
+from keras_uio.convert.convert_checkpoint import variable_map
+
+backbone = keras_uio.UnifiedIOBackbone.from_preset("uio_tiny", load_weights=False)
+vqgan = keras_uio.VQGAN(  # 16x16 codes from a 256-entry codebook, as uio_tiny
+    image_size=32, channels=32, channel_multipliers=(1, 2), num_res_blocks=1,
+    attention_resolutions=(), z_channels=8, codebook_size=256, embed_dim=8,
 )
+tree = {}
+for path, variable in variable_map(backbone, vqgan).items():
+    array = keras.ops.convert_to_numpy(variable)
+    if array.ndim == 3:  # attention: [E, H, D] -> [E, H*D], [H, D, E] -> [H*D, E]
+        out = path[-2] == "out"
+        array = array.reshape((-1, array.shape[-1]) if out else (len(array), -1))
+    node = tree
+    for name in path[:-1]:
+        node = node.setdefault(name, {})
+    node[path[-1]] = msgpack.ExtType(
+        1, msgpack.packb([list(array.shape), array.dtype.name, array.tobytes()])
+    )
+with open("checkpoint.bin", "wb") as f:
+    f.write(msgpack.packb(tree))
+
+backbone, vqgan = convert_checkpoint(
+    "checkpoint.bin", "uio_tiny_converted", progress=False
+)
+# `UnifiedIOBackbone.from_preset("uio_tiny_converted")` loads the folder,
+# `VQGAN.from_preset("uio_tiny_converted/vqgan")` its VQ-GAN.
 ```
 """
 

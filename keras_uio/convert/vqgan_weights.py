@@ -10,12 +10,37 @@ only translation is of names: the original GroupNorm's `scale`/`bias` are
 Example:
 
 ```python
+import keras
+import msgpack
 import numpy as np
 from keras_uio.convert.vqgan_weights import load_vqgan_checkpoint
+from keras_uio.convert.vqgan_weights import vqgan_variable_map
+from keras_uio.models.vqgan.vqgan import VQGAN
 
-vqgan = load_vqgan_checkpoint("tests/data/reference/uio_tiny/checkpoint.bin")
-images = np.zeros((1, 256, 256, 3), "float32")  # in [-1, 1]
-codes = vqgan.encode(images)  # (1, 256) int32
+# A small VQ-GAN written in the original layout (`discrete_vae/...`, each
+# tensor a msgpack ExtType 1 holding `[shape, dtype, bytes]`) ...
+source = VQGAN(
+    image_size=32, channels=32, channel_multipliers=(1, 2),
+    num_res_blocks=1, attention_resolutions=(), z_channels=8,
+    codebook_size=64, embed_dim=8,
+)
+tree = {}
+for path, variable in vqgan_variable_map(source).items():
+    node = tree.setdefault("discrete_vae", {})
+    for name in path[:-1]:
+        node = node.setdefault(name, {})
+    array = keras.ops.convert_to_numpy(variable)
+    node[path[-1]] = msgpack.ExtType(
+        1, msgpack.packb([list(array.shape), array.dtype.name, array.tobytes()])
+    )
+with open("checkpoint.bin", "wb") as f:
+    f.write(msgpack.packb(tree))
+
+# ... and read back: the config comes from the shapes (real checkpoints:
+# `small_1000k.bin` ... `xl_1000k.bin`, 256x256 images).
+vqgan = load_vqgan_checkpoint("checkpoint.bin")
+images = np.zeros((1, 32, 32, 3), "float32")  # in [-1, 1]
+codes = vqgan.encode(images)  # (1, 256) int32, as `source.encode(images)`
 ```
 """
 

@@ -498,10 +498,23 @@ class Mixture:
         Each new iteration of the dataset continues with the next epoch's
         random stream (`epoch = 0, 1, ...`).
 
+        Example:
+        ```python
+        import keras_uio
+        from keras_uio.data import Mixture
+
+        model = keras_uio.UnifiedIO.from_preset("uio_tiny_easyvqa")
+        captions = [{"image": np.zeros((64, 64, 3), "uint8"), "caption": "dark"}]
+        mixture = Mixture([("captioning", captions)], seed=0)
+        ds = mixture.as_tf_dataset(model.preprocessor, batch_size=2)
+        x, y, sw = next(iter(ds))
+        x["image_encoder_inputs"].shape  # (2, 64, 64, 3)
+        ```
+
         The batches are already preprocessed; `UnifiedIO.fit` passes such
         batches through without running its preprocessor again:
         ```python
-        ds = mixture.as_tf_dataset(model.preprocessor, batch_size=8)
+        # not run: a real training run (one step alone compiles for ~20 s on CPU)
         model.compile()
         model.fit(ds, steps_per_epoch=1000, epochs=10)
         ```
@@ -614,8 +627,22 @@ def preprocess_examples(examples, preprocessor, rng=None,
 
     Example:
     ```python
-    batch = preprocess_examples(
-        list(itertools.islice(iter(mixture), 8)), preprocessor)
+    import keras_uio
+    from keras_uio.data import Mixture
+    from keras_uio.models.unified_io.unified_io_backbone import (
+        bundled_preset_path,
+    )
+
+    preprocessor = keras_uio.UnifiedIOPreprocessor.from_preset(
+        bundled_preset_path("uio_tiny_easyvqa"))  # the shipped preset's folder
+    qa = [{"question": "Who?", "context": "Ann ran.", "answer": "Ann"}]
+    captions = [{"image": np.zeros((64, 64, 3), "uint8"), "caption": "dark"}]
+    mixture = Mixture([("text_qa", qa), ("captioning", captions)], seed=0)
+    x, y, sw = preprocess_examples(
+        list(itertools.islice(iter(mixture), 4)), preprocessor,
+        image_targets=False)
+    x["text_encoder_inputs"].shape, y["text_decoder_targets"].shape
+    # (4, 32), (4, 16): the preset's sequence lengths
     ```
     """
     if rng is None:

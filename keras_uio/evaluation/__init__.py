@@ -13,6 +13,7 @@ is the command-line form.
 
 Example:
 ```python
+# not run: needs a converted checkpoint, COCO annotations and the val2014/ images
 import keras_uio
 from keras_uio.evaluation import load_benchmark, run_evaluation
 

@@ -106,7 +106,7 @@ class RelativePositionBias(keras.layers.Layer):
 
     ```python
     bias = RelativePositionBias(num_heads=4, image_grid_width=2)
-    bias(3, 4).shape  # (1, 4, 7, 7)
+    bias(text_length=3, image_length=4).shape  # (1, 4, 7, 7)
     ```
     """
 

@@ -115,14 +115,16 @@ class UnifiedIOBackbone(Backbone):
     backbone = keras_uio.UnifiedIOBackbone.from_preset(
         "uio_tiny", load_weights=False
     )
-    outputs = backbone({
+    inputs = {
         "text_encoder_inputs": np.array([[5, 6, 1]]),
         "image_encoder_inputs": np.zeros((1, 384, 384, 3), "float32"),
         "image_input_masks": np.ones((1, 576), "int32"),
         "text_decoder_inputs": np.array([[0, 7]]),
         "text_decoder_masks": np.ones((1, 2), "int32"),
         "image_decoder_inputs": np.full((1, 256), 1151),
-    })
+    }
+    # `backbone(inputs)` runs op by op; `predict` compiles the whole pass.
+    outputs = backbone.predict(inputs, verbose=0)
     outputs["text_logits"].shape  # (1, 2, 1408)
     ```
     """

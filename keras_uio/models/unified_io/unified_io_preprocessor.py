@@ -68,6 +68,13 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
 
     Example:
     ```python
+    from keras_uio.models.unified_io.unified_io_backbone import (
+        bundled_preset_path,
+    )
+
+    # The shipped preset's tokenizer (T5's, in a converted model's folder).
+    folder = bundled_preset_path("uio_tiny_easyvqa")
+    tokenizer = UnifiedIOTokenizer.from_preset(folder)
     preprocessor = UnifiedIOPreprocessor(tokenizer, encoder_sequence_length=32,
                                          decoder_sequence_length=16)
     x, y, w = preprocessor({
@@ -75,6 +82,8 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
         "image": [np.zeros((480, 640, 3), "uint8")],
         "target_text": ["a dog"],
     })
+    x["image_encoder_inputs"].shape, x["image_input_masks"].shape
+    # (1, 384, 384, 3), (1, 576)
     ```
     """
 

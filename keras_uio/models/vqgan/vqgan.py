@@ -299,7 +299,13 @@ class VQGAN(Backbone):
         Example:
 
         ```python
-        vqgan = VQGAN.from_preset("./uio_small/vqgan")
+        vqgan = VQGAN(
+            image_size=32, channels=32, channel_multipliers=(1, 2),
+            num_res_blocks=1, attention_resolutions=(), z_channels=8,
+            codebook_size=64, embed_dim=8,
+        )
+        vqgan.save_to_preset("my_vqgan")  # `keras-uio convert` writes `vqgan/`
+        vqgan = VQGAN.from_preset("my_vqgan")  # e.g. "./uio_small/vqgan"
         ```
         """
         if preset_checks.is_local_preset(preset):

@@ -91,17 +91,17 @@ class VQGANTrainer(keras.Model):
     import numpy as np
     from keras_uio.models.vqgan import CodebookRestart, VQGAN, VQGANTrainer
 
-    vqgan = VQGAN(
-        image_size=32, channels=32, channel_multipliers=(1, 2),
-        num_res_blocks=1, attention_resolutions=(), z_channels=8,
-        codebook_size=64, embed_dim=8,
+    vqgan = VQGAN(  # a toy tokenizer: 8x8 images <-> 8x8 codes
+        image_size=8, channels=8, channel_multipliers=(1,), num_res_blocks=1,
+        attention_resolutions=(), z_channels=4, codebook_size=16, embed_dim=4,
+        norm_groups=4,
     )
     trainer = VQGANTrainer(vqgan, reconstruction_loss="l2")
     trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
-    images = np.random.uniform(-1, 1, (16, 32, 32, 3)).astype("float32")
-    history = trainer.fit(images, batch_size=8, epochs=2, verbose=0)
+    images = np.random.uniform(-1, 1, (8, 8, 8, 3)).astype("float32")
+    history = trainer.fit(images, batch_size=4, epochs=2, verbose=0)
     history.history["codebook_usage"]  # one value per epoch
-    codes = trainer.vqgan.encode(images[:2])  # the trained tokenizer
+    trainer.vqgan.save_to_preset("toy_tokenizer")  # `vqgan`, trained in place
     ```
     """
 
@@ -423,10 +423,21 @@ class CodebookRestart(keras.callbacks.Callback):
     Example:
 
     ```python
-    # `trainer` and `images` as in the `VQGANTrainer` example.
-    restart = CodebookRestart(images[:8], every_n_steps=2)
-    trainer.fit(images, batch_size=8, epochs=2, callbacks=[restart], verbose=0)
-    restart.restarted  # codes moved at each restart
+    import keras
+    import numpy as np
+    from keras_uio.models.vqgan import CodebookRestart, VQGAN, VQGANTrainer
+
+    vqgan = VQGAN(  # 256 codes for the 8 * 64 latents: many stay unused
+        image_size=8, channels=8, channel_multipliers=(1,), num_res_blocks=1,
+        attention_resolutions=(), z_channels=4, codebook_size=256, embed_dim=4,
+        norm_groups=4,
+    )
+    trainer = VQGANTrainer(vqgan, reconstruction_loss="l2")
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+    images = np.random.uniform(-1, 1, (8, 8, 8, 3)).astype("float32")
+    restart = CodebookRestart(images, every_n_steps=2)
+    trainer.fit(images, batch_size=4, epochs=2, callbacks=[restart], verbose=0)
+    restart.restarted  # codes moved at each restart, e.g. [192, 52]
     ```
     """
 
