@@ -2,6 +2,8 @@ import keras
 from keras import ops
 
 from keras_uio.layers.encoder_embedding import add_embedding_tables
+from keras_uio.layers.encoder_embedding import check_length
+from keras_uio.layers.encoder_embedding import position_rows
 from keras_uio.layers.rms_norm import RMSNorm
 
 
@@ -57,11 +59,7 @@ class DecoderEmbedding(keras.layers.Layer):
             ("text_decoder_inputs", text_length, self.max_text_length),
             ("image_decoder_inputs", image_length, self.max_image_length),
         ):
-            if isinstance(length, int) and length > limit:
-                raise ValueError(
-                    f"`{name}` has {length} tokens; the decoder has position "
-                    f"embeddings for at most {limit}."
-                )
+            check_length(name, length, limit, "decoder")
         return ops.concatenate(
             [
                 ops.arange(text_length, dtype="int32"),
@@ -73,7 +71,7 @@ class DecoderEmbedding(keras.layers.Layer):
         """Raw position rows `[1, L, hidden_dim]` of a `[text ; image]` sequence."""
         table = ops.cast(self.position_embeddings, self.compute_dtype)
         ids = self.position_ids(text_length, image_length)
-        return ops.take(table, ids, axis=0)[None]
+        return position_rows(table, ids)[None]
 
     def embed(self, token_embeddings, positions, segment_ids):
         """`RMSNorm(token + positions + segment)` for any slice of the sequence."""

@@ -5,6 +5,48 @@ from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.patch_embedding import PatchEmbedding
 from keras_uio.layers.rms_norm import RMSNorm
 
+try:  # not public API: where it moves, length checks simply run always
+    from keras.src.backend.common.symbolic_scope import in_symbolic_scope
+except ImportError:  # pragma: no cover
+
+    def in_symbolic_scope():
+        return False
+
+
+def check_length(name, length, limit, what):
+    """Raises when a static sequence `length` exceeds `limit` position rows.
+
+    Shapes traced symbolically are not inputs: Keras' PyTorch backend infers
+    output shapes by running layers on placeholder tensors whose unknown
+    dimensions are 83 and 89 (inside a `keras.SymbolicScope`), so the check
+    is skipped there, as it is for dynamic (non-`int`) lengths.
+
+    Args:
+        name: str. The input named in the error.
+        length: int or tensor. The sequence length.
+        limit: int. The position rows available.
+        what: str. `"encoder"` or `"decoder"`, for the error.
+    """
+    if not isinstance(length, int) or in_symbolic_scope():
+        return
+    if length > limit:
+        raise ValueError(
+            f"`{name}` has {length} tokens; the {what} has position "
+            f"embeddings for at most {limit}."
+        )
+
+
+def position_rows(table, ids):
+    """`table[ids]`, with `ids` clipped into the table while tracing shapes.
+
+    Placeholder lengths (see `check_length`) can exceed the table; the rows
+    read then only shape the traced output, so clipping keeps the gather
+    valid on every device without changing any real result.
+    """
+    if in_symbolic_scope():
+        ids = ops.minimum(ids, ops.shape(table)[0] - 1)
+    return ops.take(table, ids, axis=0)
+
 
 def add_embedding_tables(layer, num_positions, num_segments):
     """Adds `position_embeddings` and `segment_embeddings` to `layer`."""
@@ -96,14 +138,12 @@ class EncoderEmbedding(keras.layers.Layer):
         """The text part alone: `(RMSNorm(tokens + segment 0 + position),
         raw position rows [Lt, hidden_dim])`."""
         text_length = ops.shape(token_embeddings)[1]
-        if isinstance(text_length, int) and text_length > self.max_text_length:
-            raise ValueError(
-                f"`text_encoder_inputs` has {text_length} tokens; the encoder "
-                f"has position embeddings for at most {self.max_text_length}."
-            )
+        check_length(
+            "text_encoder_inputs", text_length, self.max_text_length, "encoder"
+        )
         table = ops.cast(self.position_embeddings, self.compute_dtype)
         segments = ops.cast(self.segment_embeddings, self.compute_dtype)
-        positions = ops.take(table, ops.arange(text_length), axis=0)
+        positions = position_rows(table, ops.arange(text_length))
         return self.text_norm(token_embeddings + segments[0] + positions), positions
 
     def call(self, token_embeddings, images, image_indices=None):

@@ -113,7 +113,7 @@ def host_conv2d(*args, **kwargs):
         HostInitializer("uniform", 1.0, mode="fan_avg", input_axes=3),
     )
     kwargs.setdefault("bias_initializer", HostInitializer("constant", 0.0))
-    from keras_uio.layers.conv2d import Conv2D
+    from keras_uio.models.vqgan.conv2d import Conv2D
 
     return Conv2D(*args, **kwargs)
 

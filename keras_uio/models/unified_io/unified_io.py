@@ -87,11 +87,17 @@ def _graph_for_decoding(fn):
     """`tf.function(fn)`: one graph per input shape and `None` pattern.
 
     The graph reads the model's variables when it runs, so trained weights
-    are used without retracing.
+    are used without retracing. Each generation setting gets its own
+    function (see `UnifiedIO._compiled`), all of one Python code object,
+    which TensorFlow would report as "excessive retracing"; tracing once per
+    setting is the design, so that warning is turned off.
     """
     import tensorflow as tf
 
-    return tf.function(fn, jit_compile=TF_DECODE_JIT_COMPILE)
+    function = tf.function(fn, jit_compile=TF_DECODE_JIT_COMPILE)
+    if hasattr(function, "_omit_frequent_tracing_warning"):
+        function._omit_frequent_tracing_warning = True
+    return function
 
 
 def _with_accumulation(optimizer, steps):
@@ -174,6 +180,10 @@ class UnifiedIO(Seq2SeqLM):
         inputs = backbone.input
         outputs = backbone(inputs)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # Not in the functional graph, the VQ-GAN is tracked as an
+        # attribute; on PyTorch `torch.nn.Module.__init__` (inside the call
+        # above) drops what was tracked before it, so assign it again.
+        self.vqgan = vqgan
         self._generate_functions = {}
 
     # --- training ------------------------------------------------------------

@@ -7,6 +7,32 @@ from keras_uio.layers.attention_bias import MASKED
 STRATEGIES = ("greedy", "beam", "top_k", "top_p", "random")
 
 
+def categorical(logits, seed):
+    """One id per row of `logits [B, N]`, drawn with a seed *tensor* `[2]`.
+
+    The seed travels through the decoding loop as a tensor, which
+    `keras.random` accepts only on JAX (inside a trace). TensorFlow draws
+    with its stateless sampler, which takes a seed tensor in a graph too;
+    PyTorch runs the loop eagerly, so the seed's value is read and passed
+    as an int. The same seed gives the same ids on one backend; backends'
+    random streams differ from each other.
+
+    Returns:
+        int `[B]` tensor.
+    """
+    backend = keras.config.backend()
+    if backend == "jax":
+        return keras.random.categorical(logits, 1, seed=seed)[:, 0]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), "int32")
+        return tf.random.stateless_categorical(logits, 1, seed=seed)[:, 0]
+    first, second = (int(v) for v in ops.convert_to_numpy(seed))
+    seed = (first * 1000003 + second) & 0x7FFFFFFF
+    return keras.random.categorical(logits, 1, seed=seed)[:, 0]
+
+
 class UnifiedIOSampler:
     """Picks the next token inside `UnifiedIO.generate`'s compiled loop.
 
@@ -119,9 +145,7 @@ class UnifiedIOSampler:
         if self.strategy == "greedy":
             tokens = ops.argmax(logits, axis=-1)
         else:
-            tokens = keras.random.categorical(
-                self._filter(logits), 1, seed=seed
-            )[:, 0]
+            tokens = categorical(self._filter(logits), seed)
             seed = seed + ops.convert_to_tensor([0, 1], dtype=seed.dtype)
         tokens = ops.cast(tokens, "int32")
         picked = ops.take_along_axis(log_probs, tokens[:, None], axis=-1)[:, 0]

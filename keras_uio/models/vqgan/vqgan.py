@@ -8,11 +8,11 @@ from keras import ops
 from keras_hub.models import Backbone
 
 from keras_uio import preset_checks
-from keras_uio.layers.vector_quantizer import VectorQuantizer
-from keras_uio.layers.vqgan_attention_block import VQGANAttentionBlock
-from keras_uio.layers.vqgan_downsample import VQGANDownsample
-from keras_uio.layers.vqgan_res_block import VQGANResBlock
-from keras_uio.layers.vqgan_upsample import VQGANUpsample
+from keras_uio.models.vqgan.vector_quantizer import VectorQuantizer
+from keras_uio.models.vqgan.vqgan_attention_block import VQGANAttentionBlock
+from keras_uio.models.vqgan.vqgan_downsample import VQGANDownsample
+from keras_uio.models.vqgan.vqgan_res_block import VQGANResBlock
+from keras_uio.models.vqgan.vqgan_upsample import VQGANUpsample
 from keras_uio.layers.host_initializer import host_conv2d
 from keras_uio.layers.host_initializer import host_group_norm
 from keras_uio.models.device_mesh import check_device_mesh

@@ -23,7 +23,7 @@ class VQGANDownsample(keras.layers.Layer):
 
     ```python
     import numpy as np
-    from keras_uio.layers.vqgan_downsample import VQGANDownsample
+    from keras_uio.models.vqgan.vqgan_downsample import VQGANDownsample
 
     down = VQGANDownsample()
     y = down(np.random.rand(2, 32, 32, 64).astype("float32"))  # (2,16,16,64)

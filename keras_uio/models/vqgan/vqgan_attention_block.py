@@ -28,7 +28,7 @@ class VQGANAttentionBlock(keras.layers.Layer):
 
     ```python
     import numpy as np
-    from keras_uio.layers.vqgan_attention_block import VQGANAttentionBlock
+    from keras_uio.models.vqgan.vqgan_attention_block import VQGANAttentionBlock
 
     block = VQGANAttentionBlock()
     y = block(np.random.rand(2, 16, 16, 64).astype("float32"))  # (2,16,16,64)

@@ -20,7 +20,7 @@ class VQGANUpsample(keras.layers.Layer):
 
     ```python
     import numpy as np
-    from keras_uio.layers.vqgan_upsample import VQGANUpsample
+    from keras_uio.models.vqgan.vqgan_upsample import VQGANUpsample
 
     up = VQGANUpsample()
     y = up(np.random.rand(2, 16, 16, 64).astype("float32"))  # (2,32,32,64)

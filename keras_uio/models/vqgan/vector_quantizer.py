@@ -38,7 +38,7 @@ class VectorQuantizer(keras.layers.Layer):
 
     ```python
     import numpy as np
-    from keras_uio.layers.vector_quantizer import VectorQuantizer
+    from keras_uio.models.vqgan.vector_quantizer import VectorQuantizer
 
     quantizer = VectorQuantizer(codebook_size=256, embed_dim=16)
     z = np.random.rand(2, 4, 4, 16).astype("float32")

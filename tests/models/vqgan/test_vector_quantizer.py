@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_uio.layers.vector_quantizer import VectorQuantizer
+from keras_uio.models.vqgan.vector_quantizer import VectorQuantizer
 
 
 def _setup(dtype=None, seed=0):

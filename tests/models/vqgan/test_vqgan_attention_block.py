@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from keras_uio.layers.vqgan_attention_block import VQGANAttentionBlock
+from keras_uio.models.vqgan.vqgan_attention_block import VQGANAttentionBlock
 
 
 def _inputs(seed=0):

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 
-from keras_uio.layers.vqgan_downsample import VQGANDownsample
+from keras_uio.models.vqgan.vqgan_downsample import VQGANDownsample
 
 
 def test_shape_and_same_padding_of_the_original():

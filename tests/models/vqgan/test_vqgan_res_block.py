@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_uio.layers.vqgan_res_block import VQGANResBlock
+from keras_uio.models.vqgan.vqgan_res_block import VQGANResBlock
 
 
 def _inputs(channels, seed=0):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from keras_uio.layers.vqgan_upsample import VQGANUpsample
+from keras_uio.models.vqgan.vqgan_upsample import VQGANUpsample
 
 
 def test_nearest_doubling_then_conv():

@@ -34,7 +34,7 @@ class VQGANResBlock(keras.layers.Layer):
 
     ```python
     import numpy as np
-    from keras_uio.layers.vqgan_res_block import VQGANResBlock
+    from keras_uio.models.vqgan.vqgan_res_block import VQGANResBlock
 
     block = VQGANResBlock(filters=64)
     y = block(np.random.rand(2, 16, 16, 32).astype("float32"))  # (2,16,16,64)

@@ -1,10 +1,10 @@
-"""`keras_uio.layers.conv2d.Conv2D`: same outputs and gradients as Keras'."""
+"""`keras_uio.models.vqgan.conv2d.Conv2D`: same outputs and gradients as Keras'."""
 
 import keras
 import numpy as np
 import pytest
 
-from keras_uio.layers.conv2d import Conv2D
+from keras_uio.models.vqgan.conv2d import Conv2D
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ other backends run `keras.layers.Conv2D` as is.
 Example:
 ```python
 import numpy as np
-from keras_uio.layers.conv2d import Conv2D
+from keras_uio.models.vqgan.conv2d import Conv2D
 layer = Conv2D(8, 3, padding="same")
 layer(np.zeros((1, 16, 16, 4), "float32")).shape  # (1, 16, 16, 8)
 ```
