@@ -329,8 +329,8 @@ def _abstract_variables(cls, config):
 def _preset_parts(preset):
     """`[(class, config, path prefix)]` for a preset name or folder."""
     from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-    from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
-    from keras_uio.models.unified_io.unified_io_backbone import is_architecture
+    from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
+    from keras_uio.models.unified_io.unified_io_preset_loading import is_architecture
     from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
     from keras_uio.models.vqgan.vqgan import VQGAN
     from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq

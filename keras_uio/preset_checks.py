@@ -22,7 +22,7 @@ Example:
 
 ```python
 from keras_uio import preset_checks
-from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
+from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
 
 folder = bundled_preset_path("uio_tiny_easyvqa")  # or "./uio_small", ...
 preset_checks.check_preset_folder(folder)  # before building anything

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from keras_uio import UnifiedIO, UnifiedIOBackbone, VQGAN  # noqa: E402
 from keras_uio import distribution as uio_distribution  # noqa: E402
-from keras_uio.models.unified_io.unified_io import _split_batch  # noqa: E402
+from keras_uio.models.unified_io.unified_io_decoding import split_batch  # noqa: E402
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets  # noqa: E402
 from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq  # noqa: E402
 
@@ -126,7 +126,7 @@ def sharded_run(distribution, weights, x, y, reference, full=True):
              "shard": spec_of(v)[1]}
             for v in model.weights
         ]
-        split = _split_batch(x["text_encoder_inputs"])[0]
+        split = split_batch(x["text_encoder_inputs"])[0]
         result["generate_input_spec"] = [
             s if s is None or isinstance(s, str) else list(s)
             for s in getattr(split, "sharding", None).spec

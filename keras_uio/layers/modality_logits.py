@@ -3,31 +3,64 @@ from keras import ops
 
 from keras_uio.layers.attention_bias import MASKED
 from keras_uio.layers.projected_cross_entropy import projected_cross_entropy
+from keras_uio.layers.quantized_weights import int8_matmul
+from keras_uio.layers.quantized_weights import is_int8
+
+
+class QuantizedTable(tuple):
+    """An int8 output matrix: `(values [E, N] int8, scale [N], inputs_quantizer)`.
+
+    What `ModalityLogits.output_table` returns for a token embedding that
+    `model.quantize("int8")` quantized; `ModalityLogits.logits` multiplies
+    by the int8 values and scales the `[..., N]` result (the float table is
+    `values / scale`, Keras' per-row int8 layout of an embedding).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, values, scale, inputs_quantizer):
+        return super().__new__(cls, (values, scale, inputs_quantizer))
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
 class ModalityLogits(keras.layers.Layer):
-    """Splits decoder logits into text and image parts and masks each.
+    """The output layer: decoder states to each modality's logits.
 
-    Logits arrive as `y . embedding^T` (float32); this layer divides by
-    `sqrt(hidden_dim)` (tied embeddings), sets image ids (`>=
-    vocabulary_size`) to -1e10 at text positions and text ids to -1e10 at
-    image positions, as the original does.
+    The embedding table is tied, so the logits of a state `y` are
+    `(y / sqrt(hidden_dim)) . embedding^T`, computed (as `logits`) over the
+    rows of the position's own modality only: text and location ids at
+    text positions, image codes at image positions. The other modality's
+    ids would be set to -1e10 anyway, as the original does; skipping them
+    saves a third (text) to two thirds (image) of the output matmul.
+    `logits` is the one place the scale and the table slice are applied:
+    the functional model, `UnifiedIOBackbone.decode`, the training loss
+    (`cross_entropy`) and the decode loop all go through it.
 
     Args:
         vocabulary_size: int. Text + location ids; image codes follow.
         hidden_dim: int.
 
     Call arguments:
-        logits: `[B, Lt + Li, vocabulary_size + image_vocabulary_size]`.
+        hidden: `[B, Lt + Li, E]` final decoder states.
+        embeddings: `[vocabulary_size + image_vocabulary_size, E]`, the
+            tied token embeddings, or the `ReversibleEmbedding` layer
+            holding them. Pass the layer when it may be quantized
+            (`model.quantize("int8", type_check=False)` quantizes it): its
+            int8 table is only meaningful with its scales, which every
+            method here then reads (a bare int8 table is refused).
         text_length: int, or a `[B, Lt]` tensor whose length is used.
+
+    Returns `(text_logits [B, Lt, V], image_logits [B, Li, V])`, float32,
+    with the other modality's ids set to -1e10 (the original's logits).
 
     Example:
 
     ```python
     import numpy as np
     layer = ModalityLogits(vocabulary_size=3, hidden_dim=4)
-    text, image = layer(np.zeros((1, 5, 6), "float32"), text_length=2)
+    hidden = np.ones((1, 5, 4), "float32")
+    embeddings = np.ones((6, 4), "float32")
+    text, image = layer(hidden, embeddings, text_length=2)
     text.shape, image.shape  # (1, 2, 6), (1, 3, 6)
     ```
     """
@@ -37,53 +70,79 @@ class ModalityLogits(keras.layers.Layer):
         self.vocabulary_size = vocabulary_size
         self.hidden_dim = hidden_dim
 
-    def mask(self, logits, image_mode):
-        """Masks `logits [..., V]` for text (`image_mode=False`) or image."""
-        ids = ops.arange(ops.shape(logits)[-1])
-        forbidden = ids >= self.vocabulary_size
+    def output_table(self, embeddings, image_mode):
+        """One modality's output matrix `[E, N]` in the compute dtype.
+
+        The rows of `embeddings` for image codes (`image_mode=True`) or for
+        text and location ids, transposed: XLA:CPU reads a table ~2x faster
+        in this layout for one state at a time (the decode loop's
+        matrix-vector product), and folds the transpose into the matmul
+        elsewhere.
+
+        `embeddings` may be the embedding layer; when it is int8-quantized
+        the result is a `QuantizedTable` (the int8 rows, transposed the same
+        way, and their scales), which `logits` accepts in place of a table:
+        the decode loop then reads 1 byte per weight per step.
+        """
+        if _is_layer(embeddings) and is_int8(embeddings):
+            values, scale = embeddings._embeddings, embeddings.embeddings_scale
+            if image_mode:
+                values = values[self.vocabulary_size :]
+                scale = scale[self.vocabulary_size :]
+            else:
+                values = values[: self.vocabulary_size]
+                scale = scale[: self.vocabulary_size]
+            return QuantizedTable(
+                ops.transpose(values), scale, embeddings.inputs_quantizer
+            )
+        table = ops.cast(self._float_table(embeddings), self.compute_dtype)
         if image_mode:
-            forbidden = ops.logical_not(forbidden)
-        logits = ops.cast(logits, "float32") / float(self.hidden_dim) ** 0.5
-        return ops.where(forbidden, MASKED, logits)
+            table = table[self.vocabulary_size :]
+        else:
+            table = table[: self.vocabulary_size]
+        return ops.transpose(table)
+
+    def logits(self, hidden, table):
+        """Float32 logits of states `hidden [..., E]` over `table [E, N]`.
+
+        `table` is an `output_table`. The matmul runs in the compute dtype
+        (bfloat16 under a `mixed_bfloat16` policy, as T5X does).
+        """
+        if isinstance(table, QuantizedTable):
+            values, scale, inputs_quantizer = table
+            logits = int8_matmul(
+                self._scaled(hidden), values, scale, inputs_quantizer,
+                self.compute_dtype,
+            )
+            return ops.cast(logits, "float32")
+        return ops.cast(ops.matmul(self._scaled(hidden), table), "float32")
 
     def project(self, hidden, embeddings, text_length, full_vocabulary=True):
         """Logits of each modality computed over its own ids only.
 
-        The training-path output layer: text positions are multiplied by
-        the text + location rows of the tied embedding table only, image
-        positions by the image-code rows only, which skips a third (text)
-        and two thirds (image) of the full-vocabulary matmul. Equal to
-        `call(hidden @ embeddings^T, text_length)` on the ids it keeps.
-
         Args:
             hidden: `[B, Lt + Li, E]` final decoder states.
-            embeddings: `[vocabulary_size + image_vocabulary_size, E]`, the
-                tied token embeddings.
+            embeddings: the tied token embeddings.
             text_length: int, or a `[B, Lt]` tensor whose length is used.
             full_vocabulary: bool. `True` pads each part back to the full
-                width with -1e10 for the other modality (the same shape and
-                values as `call`); `False` returns `text [B, Lt,
-                vocabulary_size]` (index = id) and `image [B, Li,
-                image_vocabulary_size]` (index = image code = id -
-                vocabulary_size).
+                width with -1e10 for the other modality (what `__call__`
+                returns); `False` returns `text [B, Lt, vocabulary_size]`
+                (index = id) and `image [B, Li, image_vocabulary_size]`
+                (index = image code = id - vocabulary_size).
 
         Returns:
-            `(text_logits, image_logits)`, float32 (the matmul itself runs
-            in the layer's compute dtype: bfloat16 under a bfloat16 policy,
-            where `call`'s input comes from a float32 matmul).
+            `(text_logits, image_logits)`, float32.
         """
         if not isinstance(text_length, int):
             text_length = ops.shape(text_length)[1]
-        total = ops.shape(embeddings)[0]
+        total = _num_rows(embeddings)
         parts = []
         for image_mode, hidden_part in (
             (False, hidden[:, :text_length]),
             (True, hidden[:, text_length:]),
         ):
-            rows, table = self._own(hidden_part, embeddings, image_mode)
-            # The matmul runs in the compute dtype (bfloat16 under a
-            # `mixed_bfloat16` policy, as T5X does); the result is float32.
-            logits = ops.cast(ops.matmul(rows, ops.transpose(table)), "float32")
+            table = self.output_table(embeddings, image_mode)
+            logits = self.logits(hidden_part, table)
             if full_vocabulary:
                 logits = self.widen(logits, image_mode, total)
             parts.append(logits)
@@ -92,10 +151,10 @@ class ModalityLogits(keras.layers.Layer):
     def cross_entropy(self, hidden, embeddings, targets, image_mode):
         """Token cross-entropy of one modality's positions, without logits.
 
-        Equal to the cross-entropy under `project(..., full_vocabulary=
-        False)`'s logits for that modality, computed by
-        `projected_cross_entropy` (on JAX in chunks of classes, so the
-        `[B, L, N]` logits and their gradient are never stored whole).
+        Equal to the cross-entropy under `logits` for that modality,
+        computed by `projected_cross_entropy` (on JAX in chunks of classes,
+        so the `[B, L, N]` logits and their gradient are never stored
+        whole).
 
         Args:
             hidden: `[B, L, E]` final decoder states of that modality's
@@ -116,7 +175,7 @@ class ModalityLogits(keras.layers.Layer):
             first_id, num_ids = 0, self.vocabulary_size
         losses, hits = projected_cross_entropy(
             ops.reshape(rows, (batch * length, -1)),
-            ops.cast(embeddings, self.compute_dtype),
+            ops.cast(self._float_table(embeddings), self.compute_dtype),
             ops.reshape(targets, (-1,)),
             first_id,
             num_ids,
@@ -126,18 +185,36 @@ class ModalityLogits(keras.layers.Layer):
             ops.reshape(hits, (batch, length)),
         )
 
-    def _own(self, hidden, embeddings, image_mode):
-        """Scaled rows and the modality's own embedding rows, both in the
-        compute dtype."""
-        table = ops.cast(embeddings, self.compute_dtype)
-        if image_mode:
-            table = table[self.vocabulary_size :]
-        else:
-            table = table[: self.vocabulary_size]
-        return self._scaled(hidden), table
+    def _float_table(self, embeddings):
+        """The `[V, E]` float table of `embeddings` (a table or the layer).
+
+        A float layer's `embeddings` (with its LoRA update, if enabled); an
+        int8 layer's values divided by their per-row scales, as its own
+        lookup dequantizes them (a `[V, E]` float copy: fine for scoring
+        and training passes, not used by the decode loop, which keeps the
+        int8 values; see `output_table`).
+        """
+        if not _is_layer(embeddings):
+            dtype = keras.backend.standardize_dtype(embeddings.dtype)
+            if "int" in dtype:
+                raise ValueError(
+                    f"Received a {dtype} embedding table: a quantized "
+                    "table is only meaningful with its scales; pass the "
+                    "embedding layer itself (e.g. `backbone.token_embedding`)."
+                )
+            return embeddings
+        if embeddings.quantization_mode is None:
+            return embeddings.embeddings
+        if is_int8(embeddings):
+            return ops.divide(
+                ops.cast(embeddings._embeddings, self.compute_dtype),
+                ops.cast(embeddings.embeddings_scale, self.compute_dtype)[:, None],
+            )
+        # Any other mode: the layer's own lookup of every row dequantizes.
+        return embeddings(ops.arange(embeddings.input_dim, dtype="int32"))
 
     def _scaled(self, hidden):
-        # Scaling the `[B, L, E]` rows rather than the `[B, L, N]` logits:
+        # Scaling the `[..., E]` states rather than the `[..., N]` logits:
         # one logits-sized buffer fewer.
         scale = float(self.hidden_dim) ** 0.5
         return ops.cast(ops.cast(hidden, "float32") / scale, self.compute_dtype)
@@ -151,15 +228,12 @@ class ModalityLogits(keras.layers.Layer):
             pad = (0, total_size - self.vocabulary_size)
         return ops.pad(logits, [(0, 0), (0, 0), pad], constant_values=MASKED)
 
-    def call(self, logits, text_length):
-        if not isinstance(text_length, int):
-            text_length = ops.shape(text_length)[1]
-        text = self.mask(logits[:, :text_length], image_mode=False)
-        image = self.mask(logits[:, text_length:], image_mode=True)
-        return text, image
+    def call(self, hidden, embeddings, text_length):
+        return self.project(hidden, embeddings, text_length, full_vocabulary=True)
 
-    def compute_output_spec(self, logits, text_length):
-        batch, length, vocab = logits.shape
+    def compute_output_spec(self, hidden, embeddings, text_length):
+        batch, length = hidden.shape[:2]
+        vocab = _num_rows(embeddings)
         if not isinstance(text_length, int):
             text_length = text_length.shape[1]
         image_length = None
@@ -176,3 +250,13 @@ class ModalityLogits(keras.layers.Layer):
             {"vocabulary_size": self.vocabulary_size, "hidden_dim": self.hidden_dim}
         )
         return config
+
+
+def _is_layer(embeddings):
+    return isinstance(embeddings, keras.layers.Layer)
+
+
+def _num_rows(embeddings):
+    if _is_layer(embeddings):
+        return embeddings.input_dim
+    return ops.shape(embeddings)[0]

@@ -123,13 +123,18 @@ def test_mlp_uses_tanh_gelu():
 
 
 def test_modality_logits_mask_and_scale():
+    """Logits are `states . embeddings^T / sqrt(hidden_dim)`, each position
+    over its own modality's ids, the other modality's ids at -1e10."""
     layer = ModalityLogits(vocabulary_size=2, hidden_dim=4)
-    logits = np.ones((1, 3, 5), "float32") * 2.0
-    text, image = layer(logits, text_length=1)
+    rng = np.random.default_rng(0)
+    hidden = rng.normal(size=(1, 3, 4)).astype("float32")
+    embeddings = rng.normal(size=(5, 4)).astype("float32")
+    expected = hidden @ embeddings.T / 2.0  # sqrt(4)
+    text, image = layer(hidden, embeddings, text_length=1)
     text, image = np.asarray(text), np.asarray(image)
-    np.testing.assert_allclose(text[0, 0, :2], 1.0)  # 2 / sqrt(4)
+    np.testing.assert_allclose(text[0, 0, :2], expected[0, 0, :2], rtol=1e-6)
     assert (text[0, 0, 2:] == -1e10).all() and (image[0, :, :2] == -1e10).all()
-    np.testing.assert_allclose(image[0, :, 2:], 1.0)
+    np.testing.assert_allclose(image[0, :, 2:], expected[0, 1:, 2:], rtol=1e-6)
 
 
 def test_encoder_embedding_rejects_long_text_and_wrong_image():

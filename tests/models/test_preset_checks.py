@@ -13,9 +13,9 @@ from keras_uio import UnifiedIO
 from keras_uio import UnifiedIOBackbone
 from keras_uio import VQGAN
 from keras_uio import preset_checks
-from keras_uio.models.unified_io.unified_io_backbone import PRESETS_DIR
+from keras_uio.models.unified_io.unified_io_preset_loading import PRESETS_DIR
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
-from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
+from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
 
 BUNDLED = os.path.join(PRESETS_DIR, "uio_tiny_easyvqa")
 # uio_tiny with one layer per stack and a 64x64 image: quick to build.

@@ -6,11 +6,11 @@ from keras import ops
 from keras_hub.models import Seq2SeqLM
 
 from keras_uio import preset_checks
-from keras_uio.layers.attention_bias import MASKED
-from keras_uio.layers.attention_bias import padding_bias
+from keras_uio.models.unified_io import unified_io_decoding
+from keras_uio.models.unified_io import unified_io_scoring
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
-from keras_uio.models.unified_io.unified_io_backbone import is_architecture
+from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
+from keras_uio.models.unified_io.unified_io_preset_loading import is_architecture
 from keras_uio.models.unified_io.unified_io_preprocessor import (
     UnifiedIOPreprocessor,
 )
@@ -19,9 +19,7 @@ from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 from keras_uio.training import Adafactor
-from keras_uio.vocab import Vocabulary
 
-EOS_ID = Vocabulary.eos_id
 # ImageNet-normalised pixels lie in [-2.12, 2.64]; a magnitude above 8 can
 # only be unnormalised (e.g. 0..255) pixels. (Synthetic standard-normal
 # inputs, as in the benchmarks, stay far below it.)
@@ -29,75 +27,6 @@ _MAX_NORMALIZED_PIXEL = 8.0
 VQGAN_SUBDIR = "vqgan"
 _INPUT_NAMES = ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
 _TRAINING_INPUT_NAMES = _INPUT_NAMES + ("text_decoder_inputs", "text_decoder_masks")
-
-
-# XLA:CPU hands matrix products and convolutions to YNNPACK by default. In
-# generation XLA's own kernels are faster for both: the decode loop's
-# products (one row per example) and the VQ-GAN decoder's convolutions.
-# Measured in one process, calls interleaved (uio_small, greedy, random
-# weights): text b8 4.10 -> 3.35 s with only convolutions left to YNNPACK,
-# then image b1 6.20 -> 5.62 s with nothing left to it (text unchanged);
-# the VQ-GAN decode alone 3.00 -> 2.49 s.
-CPU_DECODE_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
-
-
-def _jit_for_decoding(fn):
-    """`jax.jit(fn)` with `CPU_DECODE_COMPILER_OPTIONS` on the CPU backend.
-
-    The option is an experimental XLA one: where the installed jax or XLA
-    does not accept it, the first call falls back to a plain `jax.jit`.
-    """
-    import jax
-
-    plain = jax.jit(fn)
-    if jax.default_backend() != "cpu":
-        return plain
-    try:
-        tuned = jax.jit(fn, compiler_options=CPU_DECODE_COMPILER_OPTIONS)
-    except TypeError:  # a jax without `compiler_options`
-        return plain
-    chosen = [tuned]
-
-    def call(*args):
-        try:
-            return chosen[0](*args)
-        except Exception as error:  # XLA's error type differs across versions
-            option = next(iter(CPU_DECODE_COMPILER_OPTIONS))
-            if chosen[0] is plain or option not in str(error):
-                raise
-            chosen[0] = plain
-            return plain(*args)
-
-    return call
-
-
-TF_DECODE_JIT_COMPILE = False
-"""Whether TensorFlow compiles `generate`'s loop with XLA.
-
-A `tf.function` graph is used either way (eager TensorFlow runs the loop
-op by op, ~8x slower). Measured on 2 CPU cores, greedy text of `uio_small`
-(32 tokens, random weights), first call / later calls: b1 7.3 / 1.3 s as a
-graph against 19.2 / 3.0 s with XLA; b8 13.5 / 8.7 s against 18.6 / 6.2 s.
-XLA wins only large batches, and every new shape or setting pays its
-slower compilation again.
-"""
-
-
-def _graph_for_decoding(fn):
-    """`tf.function(fn)`: one graph per input shape and `None` pattern.
-
-    The graph reads the model's variables when it runs, so trained weights
-    are used without retracing. Each generation setting gets its own
-    function (see `UnifiedIO._compiled`), all of one Python code object,
-    which TensorFlow would report as "excessive retracing"; tracing once per
-    setting is the design, so that warning is turned off.
-    """
-    import tensorflow as tf
-
-    function = tf.function(fn, jit_compile=TF_DECODE_JIT_COMPILE)
-    if hasattr(function, "_omit_frequent_tracing_warning"):
-        function._omit_frequent_tracing_warning = True
-    return function
 
 
 def _with_accumulation(optimizer, steps):
@@ -219,7 +148,7 @@ class UnifiedIO(Seq2SeqLM):
         """
         inputs = dict(inputs)
         pixels = inputs.pop("image_decoder_targets", None)
-        inputs.pop("image_target_masks", None)
+        image_masks = inputs.pop("image_target_masks", None)
         b = self.backbone
         targets = None
         if pixels is not None:
@@ -240,6 +169,7 @@ class UnifiedIO(Seq2SeqLM):
                 [start, targets[:, :-1]], axis=1
             )
         elif "image_decoder_inputs" not in inputs:
+            image_masks = None  # the start token alone cannot affect the text
             batch = ops.shape(inputs["text_decoder_inputs"])[0]
             inputs["image_decoder_inputs"] = ops.full(
                 (batch, 1), b.image_start_id, "int32"
@@ -261,6 +191,7 @@ class UnifiedIO(Seq2SeqLM):
             inputs["text_decoder_inputs"],
             inputs["text_decoder_masks"],
             inputs["image_decoder_inputs"],
+            image_decoder_masks=image_masks,
         )
         # Each modality over its own ids only, then the backbone's
         # full-width form. The loss reads `decoder_states`, so in `fit` (on
@@ -521,255 +452,18 @@ class UnifiedIO(Seq2SeqLM):
         return text.astype("int32"), images.astype("float32"), masks.astype("int32")
 
     # --- generation ----------------------------------------------------------
-    def _encode(self, text_ids, images, image_masks):
-        """The encoder; text alone when `images` is None (no patch at all)."""
-        if images is None:
-            return self.backbone.encode_text(text_ids)
-        return self.backbone.encode(text_ids, images, image_masks)
-
-    def _decode_state(self, encoded, encoder_mask, text_length, image_length):
-        """Everything the decode loop needs that does not change per step."""
-        b = self.backbone
-        positions = b.decoder_embedding.positions(text_length, image_length)
-        position_bias = b.decoder_attention_bias.position_bias(
-            positions, text_length, image_length
-        )
-        cross_caches = [
-            layer.cross_attention.project_key_value(encoded)
-            for layer in b.decoder_layers
-        ]
-        query_mask = ops.ones((ops.shape(encoded)[0], 1), "int32")
-        cross_bias = padding_bias(query_mask, encoder_mask)
-        # Each phase's output rows of the tied embedding, sliced once here:
-        # inside the loop XLA may copy the slice at every step.
-        table = ops.cast(b.token_embedding.embeddings, "float32")
-        tables = (table[: b.vocabulary_size], table[b.vocabulary_size :])
-        # `[hidden_dim, ids]`: XLA:CPU reads the table ~2x faster in this
-        # layout for one row at a time (a matrix-vector product).
-        tables = tuple(ops.transpose(t) for t in tables)
-        return positions, position_bias, cross_caches, cross_bias, tables
-
-    def _decode_step(self, t, tokens, caches, key_mask, static, image_phase):
-        """One cached decoder step.
-
-        Returns float32 logits over the phase's own ids only (text and
-        location ids, or image codes): the other modality is forbidden
-        anyway, and skipping it saves a third (text) to two thirds (image)
-        of the output layer.
-        """
-        b = self.backbone
-        positions, position_bias, cross_caches, cross_bias, tables = static
-        hidden_dim = b.hidden_dim
-        x = b.token_embedding(tokens)
-        position = ops.slice(positions, (0, t, 0), (1, 1, hidden_dim))
-        segment = ops.full((1,), 1 if image_phase else 0, "int32")
-        x = b.decoder_embedding.embed(x, position, segment)
-        length = ops.shape(key_mask)[1]
-        row = ops.slice(position_bias, (0, 0, t, 0), (1, b.num_heads, 1, length))
-        causal = ops.cast(ops.arange(length) <= t, "float32")
-        allowed = key_mask[:, None, None, :] * causal
-        bias = row + (1.0 - allowed) * MASKED
-        new_caches = []
-        for layer, cache, cross_cache in zip(b.decoder_layers, caches, cross_caches):
-            x, cache = layer(
-                x,
-                None,
-                bias,
-                cross_bias,
-                self_cache=cache,
-                cross_cache=cross_cache,
-                cache_update_index=t,
-            )
-            new_caches.append(cache)
-        hidden = ops.cast(b.decoder_norm(x)[:, 0], "float32")
-        logits = ops.matmul(hidden, tables[int(image_phase)])
-        return logits / float(hidden_dim) ** 0.5, new_caches
-
-    def _phase(self, state, stop, image_phase, static, sampler, stop_at_eos):
-        """Decodes positions `state[0]` ... `stop - 1` of one modality."""
-        offset = self.backbone.vocabulary_size if image_phase else 0
-
-        def cond(t, *_):
-            return t < stop
-
-        def body(t, tokens, caches, key_mask, fed_eos, ended, sequence, scores, seed):
-            if image_phase:
-                valid = ops.ones_like(fed_eos)
-            else:
-                fed_eos = ops.logical_or(fed_eos, tokens[:, 0] == EOS_ID)
-                valid = ops.logical_not(fed_eos)
-            key_mask = ops.slice_update(
-                key_mask, (0, t), ops.cast(valid, "float32")[:, None]
-            )
-            logits, caches = self._decode_step(
-                t, tokens, caches, key_mask, static, image_phase
-            )
-            next_tokens, log_probs, seed = sampler.select(
-                logits, not image_phase, seed
-            )
-            next_tokens = next_tokens + offset
-            t_next = t + 1
-            if stop_at_eos and not image_phase:
-                live = ops.logical_not(ended)
-                next_tokens = ops.where(live, next_tokens, 0)
-                log_probs = ops.where(live, log_probs, 0.0)
-                ended = ops.logical_or(ended, next_tokens == EOS_ID)
-                t_next = ops.where(ops.all(ended), stop, t_next)
-            sequence = ops.slice_update(sequence, (0, t), next_tokens[:, None])
-            return (
-                ops.cast(t_next, "int32"), next_tokens[:, None], caches, key_mask,
-                fed_eos, ended, sequence, scores + log_probs, seed,
-            )
-
-        return ops.while_loop(cond, body, state, maximum_iterations=stop)
-
-    def _generate_core(
-        self, text_ids, images, image_masks, seed, sampler, text_length,
-        image_length, stop_at_eos,
-    ):
-        b = self.backbone
-        encoded, encoder_mask = self._encode(text_ids, images, image_masks)
-        batch = ops.shape(text_ids)[0]
-        total = text_length + image_length
-        static = self._decode_state(encoded, encoder_mask, text_length, image_length)
-        caches = [
-            ops.zeros(
-                (batch, 2, b.num_heads, total, b.head_dim), dtype=encoded.dtype
-            )
-            for _ in b.decoder_layers
-        ]
-        state = (
-            ops.convert_to_tensor(0, "int32"),
-            ops.zeros((batch, 1), "int32"),  # the token fed at step t
-            caches,
-            ops.zeros((batch, total), "float32"),  # valid keys
-            ops.zeros((batch,), "bool"),  # an EOS has been fed
-            ops.zeros((batch,), "bool"),  # an EOS has been written
-            ops.zeros((batch, total), "int32"),  # written tokens
-            ops.zeros((batch,), "float32"),  # summed log-probs
-            seed,
-        )
-        state = self._phase(state, text_length, False, static, sampler, stop_at_eos)
-        if image_length:
-            # Images start at their own positions whatever text was skipped.
-            start = ops.full((batch, 1), b.image_start_id, "int32")
-            state = (ops.convert_to_tensor(text_length, "int32"), start) + tuple(
-                state[2:]
-            )
-            state = self._phase(state, total, True, static, sampler, stop_at_eos)
-        sequence, scores = state[6], state[7]
-        outputs = {"text_tokens": sequence[:, :text_length], "scores": scores}
-        if image_length:
-            codes = sequence[:, text_length:] - b.vocabulary_size
-            outputs["image_tokens"] = codes
-            decoded = self.vqgan.decode(codes)
-            outputs["image"] = ops.clip((ops.cast(decoded, "float32") + 1) / 2, 0, 1)
-        return outputs
-
-    def _beam_core(self, text_ids, images, image_masks, num_beams, text_length):
-        """Beam search over text (length penalty 0, as the original's alpha 0)."""
-        b = self.backbone
-        encoded, encoder_mask = self._encode(text_ids, images, image_masks)
-        batch = ops.shape(text_ids)[0]
-        flat = batch * num_beams
-        encoded = ops.repeat(encoded, num_beams, axis=0)
-        encoder_mask = ops.repeat(encoder_mask, num_beams, axis=0)
-        static = self._decode_state(encoded, encoder_mask, text_length, 0)
-        caches = [
-            ops.zeros((flat, 2, b.num_heads, text_length, b.head_dim), encoded.dtype)
-            for _ in b.decoder_layers
-        ]
-        vocab = b.vocabulary_size
-        # Only the first beam is live at the start, so beams never duplicate.
-        first = ops.convert_to_tensor([0.0] + [MASKED] * (num_beams - 1))
-        state = (
-            ops.convert_to_tensor(0, "int32"),
-            ops.zeros((flat, 1), "int32"),
-            caches,
-            ops.zeros((flat, text_length), "float32"),
-            ops.zeros((flat,), "bool"),
-            ops.zeros((flat,), "bool"),
-            ops.zeros((flat, text_length), "int32"),
-            ops.tile(first, (batch,)),
-        )
-
-        def cond(t, *_):
-            return t < text_length
-
-        def body(t, tokens, caches, key_mask, fed_eos, ended, sequence, scores):
-            fed_eos = ops.logical_or(fed_eos, tokens[:, 0] == EOS_ID)
-            key_mask = ops.slice_update(
-                key_mask, (0, t), ops.cast(ops.logical_not(fed_eos), "float32")[:, None]
-            )
-            logits, caches = self._decode_step(t, tokens, caches, key_mask, static, False)
-            log_probs = ops.log_softmax(logits, axis=-1)
-            # A finished beam extends only with padding, at no cost.
-            pad_only = ops.where(ops.arange(vocab) == 0, 0.0, MASKED)
-            log_probs = ops.where(ended[:, None], pad_only[None], log_probs)
-            total = ops.reshape(scores[:, None] + log_probs, (batch, num_beams * vocab))
-            scores, picked = ops.top_k(total, num_beams)
-            parent = picked // vocab + ops.arange(batch)[:, None] * num_beams
-            parent = ops.reshape(parent, (-1,))
-            next_tokens = ops.cast(ops.reshape(picked % vocab, (-1,)), "int32")
-            gather = lambda x: ops.take(x, parent, axis=0)  # noqa: E731
-            caches = [gather(c) for c in caches]
-            key_mask, fed_eos = gather(key_mask), gather(fed_eos)
-            ended = ops.logical_or(gather(ended), next_tokens == EOS_ID)
-            sequence = ops.slice_update(gather(sequence), (0, t), next_tokens[:, None])
-            return (
-                t + 1, next_tokens[:, None], caches, key_mask, fed_eos, ended,
-                sequence, ops.reshape(scores, (-1,)),
-            )
-
-        state = ops.while_loop(cond, body, state, maximum_iterations=text_length)
-        sequence = ops.reshape(state[6], (batch, num_beams, text_length))
-        scores = ops.reshape(state[7], (batch, num_beams))
-        return {
-            "text_tokens": sequence[:, 0],
-            "scores": scores[:, 0],
-            "beam_tokens": sequence,
-            "beam_scores": scores,
-        }
-
     def _compiled(self, key, sampler):
         """The generate function for one set of static settings (cached)."""
         # The compiled function reads the variables it was traced with: a
         # change of the variable set (e.g. `backbone.enable_lora`) needs a
         # new one, or generation would ignore the new variables.
         key = key + (tuple(id(v) for v in self.variables),)
-        if key in self._generate_functions:
-            return self._generate_functions[key]
-        _, text_length, image_length, stop_at_eos = key[:4]
-
-        def run(text_ids, images, image_masks, seed):
-            if sampler.strategy == "beam":
-                return self._beam_core(
-                    text_ids, images, image_masks, sampler.num_beams, text_length
-                )
-            return self._generate_core(
-                text_ids, images, image_masks, seed, sampler, text_length,
-                image_length, stop_at_eos,
+        if key not in self._generate_functions:
+            _, text_length, image_length, stop_at_eos = key[:4]
+            self._generate_functions[key] = unified_io_decoding.compile_generate(
+                self, sampler, text_length, image_length, stop_at_eos
             )
-
-        backend = keras.config.backend()
-        if backend == "jax":
-            variables = self.variables
-
-            def stateless(values, text_ids, images, image_masks, seed):
-                with keras.StatelessScope(state_mapping=zip(variables, values)):
-                    return run(text_ids, images, image_masks, seed)
-
-            compiled = _jit_for_decoding(stateless)
-
-            def function(*args):
-                values = [v.value for v in variables]
-                return compiled(values, *args)
-        elif backend == "tensorflow":
-            function = _graph_for_decoding(run)
-        else:  # PyTorch: the loop runs eagerly, step by step
-            function = run
-        self._generate_functions[key] = function
-        return function
+        return self._generate_functions[key]
 
     def generate(
         self,
@@ -854,7 +548,9 @@ class UnifiedIO(Seq2SeqLM):
         seed = keras.random.SeedGenerator(0 if seed is None else seed).state.value
         if text_only:
             images = masks = None
-        outputs = function(*_split_batch(text_ids, images, masks), seed)
+        outputs = function(
+            *unified_io_decoding.split_batch(text_ids, images, masks), seed
+        )
         return {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
 
     # --- tasks ---------------------------------------------------------------
@@ -894,96 +590,12 @@ class UnifiedIO(Seq2SeqLM):
         Returns:
             dict of NumPy arrays: `loss [B, N]` (lower is better) and
             `best [B]` (the index of the lowest loss).
+
+        Like `generate`, the pass is compiled on first use (per option
+        kind and count; JAX and TensorFlow) and reused for calls of the
+        same shapes.
         """
         text_ids, images, masks = self._check_inputs(inputs)
-        options = np.asarray(options)
-        b = self.backbone
-        if options.ndim not in (3, 5) or options.shape[0] != len(text_ids):
-            raise ValueError(
-                "`options` must be [batch, options, length] text ids, "
-                "[batch, options, 256] image codes or [batch, options, R, R, 3] "
-                f"images with batch {len(text_ids)}; received {options.shape}."
-            )
-        batch, count = options.shape[:2]
-        flat = options.reshape((batch * count,) + options.shape[2:])
-        if options.ndim == 5:
-            flat = np.asarray(self.vqgan.encode(flat))
-        elif not np.issubdtype(options.dtype, np.integer):
-            raise ValueError(
-                "`options` ids must be integers; received dtype "
-                f"{options.dtype}."
-            )
-        is_image = options.ndim == 5 or option_masks is not None
-        limit = b.image_vocabulary_size if is_image else b.vocabulary_size
-        if flat.size and (flat.min() < 0 or flat.max() >= limit):
-            what = "image codes" if is_image else "text ids"
-            raise ValueError(
-                f"`options` {what} must be in [0, {limit}); received values "
-                f"in [{flat.min()}, {flat.max()}]."
-            )
-        encoded, encoder_mask = b.encode(text_ids, images, masks)
-        encoded = ops.repeat(encoded, count, axis=0)
-        encoder_mask = ops.repeat(encoder_mask, count, axis=0)
-        if is_image:
-            targets = flat.astype("int32") + b.vocabulary_size
-            weights = (
-                np.ones(targets.shape, "float32")
-                if option_masks is None
-                else np.asarray(option_masks, "float32").reshape(targets.shape)
-            )
-            if not np.isin(weights, (0, 1)).all():
-                raise ValueError("`option_masks` must hold only 0 and 1.")
-            image_inputs = np.concatenate(
-                [np.full((len(flat), 1), b.image_start_id), targets[:, :-1]], 1
-            )
-            text_inputs = np.zeros((len(flat), 1), "int32")
-            _, logits = b.decode(
-                encoded, encoder_mask, text_inputs, np.ones_like(text_inputs),
-                image_inputs.astype("int32"),
-            )
-        else:
-            flat = flat.astype("int32")
-            weights = np.pad(flat > 0, [(0, 0), (1, 0)], constant_values=True)
-            targets = np.pad(flat, [(0, 0), (0, 1)])
-            targets = targets + (weights & (targets == 0))  # EOS, as the original
-            text_inputs = np.pad(flat, [(0, 0), (1, 0)])
-            weights = weights.astype("float32")
-            logits, _ = b.decode(
-                encoded, encoder_mask, text_inputs, weights.astype("int32"),
-                np.full((len(flat), 1), b.image_start_id, "int32"),
-            )
-        log_probs = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-        picked = ops.take_along_axis(log_probs, targets[..., None], axis=-1)[..., 0]
-        losses = -np.asarray(ops.convert_to_numpy(picked)) * weights
-        loss = losses.sum(-1)
-        if average_loss:
-            loss = loss / np.maximum(weights.sum(-1), 1)
-        loss = loss.reshape(batch, count)
-        return {"loss": loss, "best": loss.argmin(-1)}
-
-
-def _split_batch(*arrays):
-    """`generate`'s inputs split along the active distribution's batch axis.
-
-    Under a `keras.distribution` (JAX, one process) each data-parallel
-    replica then decodes its own rows instead of every replica decoding the
-    whole batch. Unchanged without a distribution, when the batch does not
-    divide the batch axis, and across processes (where every process passes
-    the same whole batch and reads the whole result).
-    """
-    distribution = keras.distribution.distribution()
-    if distribution is None or keras.config.backend() != "jax":
-        return arrays
-    import jax
-
-    mesh = distribution.device_mesh
-    size = mesh.shape[list(mesh.axis_names).index(distribution.batch_dim_name)]
-    if jax.process_count() > 1 or size == 1 or len(arrays[0]) % size:
-        return arrays
-    return tuple(
-        a if a is None
-        else keras.distribution.distribute_tensor(
-            a, distribution.get_data_layout(a.shape)
+        return unified_io_scoring.option_losses(
+            self, text_ids, images, masks, options, option_masks, average_loss
         )
-        for a in arrays
-    )

@@ -18,43 +18,10 @@ from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
 from keras_uio import preset_checks
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
-from keras_uio.models.device_mesh import check_device_mesh
+from keras_uio.models.unified_io.unified_io_layout_map import unified_io_layout_map
+from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
+from keras_uio.models.unified_io.unified_io_preset_loading import is_architecture
 
-
-
-PRESETS_DIR = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-    "presets",
-)
-
-
-def is_architecture(preset):
-    """Whether `preset` names a built-in architecture (config, no weights)."""
-    entry = unified_io_presets.get(preset) if isinstance(preset, str) else None
-    return entry is not None and "config" in entry and not os.path.isdir(preset)
-
-
-def bundled_preset_path(preset):
-    """The folder to load for `preset`, or `preset` unchanged.
-
-    An existing local folder wins over a name (keras-hub's rule): with
-    `./uio_tiny_easyvqa` in the working directory the name means that
-    folder. A trained preset shipped in the package (an entry with
-    `metadata["folder"]`) gives its folder under `keras_uio/presets/`.
-    """
-    if not isinstance(preset, str) or os.path.isdir(preset):
-        return preset
-    folder = unified_io_presets.get(preset, {}).get("metadata", {}).get("folder")
-    if folder is None:
-        return preset
-    path = os.path.join(PRESETS_DIR, folder)
-    if not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"The bundled preset {preset!r} is missing from {path}; "
-            "reinstall keras-uio, or rebuild it with "
-            f"`python scripts/train_easy_vqa.py --out {path}`."
-        )
-    return path
 
 
 def _check_positive(**values):
@@ -77,8 +44,8 @@ class UnifiedIOBackbone(Backbone):
     Called on a dict of the original's input names, it runs the training
     path: one teacher-forced decoder pass returning float32 `text_logits`
     and `image_logits` (ids of the other modality set to -1e10). For
-    generation use `encode()` and `decode()` (or the step functions in
-    `keras_uio.UnifiedIO`). `decode()` multiplies each modality's positions
+    generation use `encode()` and `decode()` (or the cached decode loop
+    in `unified_io_decoding`). `decode()` multiplies each modality's positions
     by that modality's embedding rows only (text + location ids, or image
     codes); with `full_vocabulary=False` it also returns them at that width,
     which is what `UnifiedIO`'s training forward and loss use.
@@ -275,10 +242,8 @@ class UnifiedIOBackbone(Backbone):
             inputs["text_decoder_masks"],
             inputs["image_decoder_inputs"],
         )
-        # Every id at every position, then the other modality's ids masked
-        # (the original's computation).
         text_logits, image_logits = self.modality_logits(
-            self.token_embedding(hidden, reverse=True), inputs["text_decoder_inputs"]
+            hidden, self.token_embedding.embeddings, inputs["text_decoder_inputs"]
         )
         super().__init__(
             inputs=inputs,
@@ -387,15 +352,26 @@ class UnifiedIOBackbone(Backbone):
         )
 
     # --- decoder -----------------------------------------------------------
-    def _decoder_states(self, encoded, encoder_mask, text_ids, text_mask, image_ids):
+    def _decoder_states(
+        self, encoded, encoder_mask, text_ids, text_mask, image_ids, image_mask=None
+    ):
         text_mask = ops.cast(text_mask, "int32")
-        image_mask = ops.ones_like(image_ids, dtype="int32")
+        if image_mask is None:
+            image_mask = ops.ones_like(image_ids, dtype="int32")
+        else:
+            image_mask = ops.cast(image_mask, "int32")
         y, positions = self.decoder_embedding(
             self.token_embedding(text_ids), self.token_embedding(image_ids)
         )
+        # As the original's `decode`: the text and image target masks both
+        # pad the causal self-attention's keys, so no valid position reads
+        # a padded one (e.g. the padded columns of a portrait target image,
+        # which sit between valid codes in raster order).
         self_bias = self.decoder_attention_bias(positions, text_mask, image_mask)
         # Keys only, `[B, 1, 1, Le]`: rows of padded decoder positions are
-        # not masked (nothing valid reads them).
+        # not masked (nothing valid reads them; the original masks those
+        # rows entirely, in self- and cross-attention alike, so they attend
+        # uniformly there and differ here: compare valid rows only).
         cross_bias = key_padding_bias(encoder_mask)
         for layer in self.decoder_layers:
             y = layer(y, encoded, self_bias, cross_bias)
@@ -409,6 +385,7 @@ class UnifiedIOBackbone(Backbone):
         text_decoder_masks,
         image_decoder_inputs,
         full_vocabulary=True,
+        image_decoder_masks=None,
     ):
         """Teacher-forced decoder pass. Returns `(text_logits, image_logits)`.
 
@@ -420,6 +397,13 @@ class UnifiedIOBackbone(Backbone):
         own width: `text_logits [B, Lt, vocabulary_size]` (index = id) and
         `image_logits [B, Li, image_vocabulary_size]` (index = image code
         = id - vocabulary_size), the form the training loss uses.
+
+        `image_decoder_masks` (optional `[B, Li]`, 1 for real image codes,
+        0 for padding, e.g. the target mask of a resized-with-pad image)
+        masks padded image positions as keys of the decoder's
+        self-attention, as the original's `decode(image_decoder_masks=...)`
+        does; `None` (default) means all ones. Logits at padded positions
+        (text or image) are meaningless and differ from the original's.
         """
         hidden = self.decoder_states(
             encoded,
@@ -427,6 +411,7 @@ class UnifiedIOBackbone(Backbone):
             text_decoder_inputs,
             text_decoder_masks,
             image_decoder_inputs,
+            image_decoder_masks=image_decoder_masks,
         )
         return self.modality_logits.project(
             hidden,
@@ -442,18 +427,35 @@ class UnifiedIOBackbone(Backbone):
         text_decoder_inputs,
         text_decoder_masks,
         image_decoder_inputs,
+        image_decoder_masks=None,
     ):
         """Teacher-forced decoder pass up to the final norm: `[B, Lt + Li, E]`.
 
         What `decode()` multiplies by the embeddings; the training loss
         reads these (`ModalityLogits.cross_entropy`) instead of logits.
+        `image_decoder_masks` as in `decode()` (`None`: all ones).
         """
+        image_ids = ops.convert_to_tensor(image_decoder_inputs, "int32")
+        image_mask = None
+        if image_decoder_masks is not None:
+            image_mask = ops.convert_to_tensor(image_decoder_masks, "int32")
+            mask_shape, ids_shape = tuple(image_mask.shape), tuple(image_ids.shape)
+            if len(mask_shape) != len(ids_shape) or any(
+                a is not None and b is not None and a != b
+                for a, b in zip(mask_shape, ids_shape)
+            ):
+                raise ValueError(
+                    "`image_decoder_masks` must have the shape of "
+                    f"`image_decoder_inputs`, {tuple(image_ids.shape)}. "
+                    f"Received: {tuple(image_mask.shape)}."
+                )
         return self._decoder_states(
             encoded,
             ops.convert_to_tensor(encoder_mask, "int32"),
             ops.convert_to_tensor(text_decoder_inputs, "int32"),
             ops.convert_to_tensor(text_decoder_masks, "int32"),
-            ops.convert_to_tensor(image_decoder_inputs, "int32"),
+            image_ids,
+            image_mask,
         )
 
     presets = unified_io_presets
@@ -579,87 +581,14 @@ class UnifiedIOBackbone(Backbone):
     ):
         """A `keras.distribution.LayoutMap` for model-parallel training.
 
-        Follows keras-hub's convention (Gemma, Llama): the *model* axis of
-        the mesh splits the vocabulary, the attention heads and the MLP
-        width; the *data* axis splits the hidden (embedding) dimension of
-        the same matrices, FSDP-style (they are all-gathered along the data
-        axis where they are used). Per variable (`E` hidden, `H` heads,
-        `D` head size, `M` MLP width, `V` text + image vocabulary):
-
-        | variable | shape | layout |
-        |---|---|---|
-        | `token_embedding/embeddings` (tied output layer) | `[V, E]` | `(model, data)` |
-        | `*attention/{query,key,value}/kernel` (encoder self, decoder self and cross) | `[E, H, D]` | `(data, model, None)` |
-        | `*attention/output/kernel` | `[H, D, E]` | `(model, None, data)` |
-        | `*_attention_bias/absolute/{query,key}/kernel` (position projections) | `[E, H, D]` | `(data, model, None)` |
-        | `*_attention_bias/relative/{text,image}_bias` | `[H, buckets]` | `(model, None)` |
-        | `*/mlp/{gate,up}/kernel` | `[E, M]` | `(data, model)` |
-        | `*/mlp/down/kernel` | `[M, E]` | `(model, data)` |
-        | `*_embedding/position_embeddings` | `[P, E]` | `(None, data)` |
-        | `encoder_embedding/patch_embedding/projection/kernel` | `[768, E]` | `(None, data)` |
-
-        Everything else (RMS norm scales `[E]`, segment embeddings
-        `[segments, E]`) is replicated on purpose: it is small. Rules
-        accept any path prefix, so they also apply to a backbone nested in
-        another model. A dimension must divide the size of its mesh axis
-        (e.g. `uio_small`'s 6 heads on a 4-wide model axis does not);
-        `keras_uio.distribution.model_parallel` checks this per variable
-        before allocating it and raises a `ValueError` naming the variable,
-        its shape and the axis size.
-
-        Args:
-            device_mesh: a `keras.distribution.DeviceMesh`.
-            model_parallel_dim_name: the mesh axis that splits heads, MLP
-                width and vocabulary.
-            data_parallel_dim_name: the mesh axis that splits the batch
-                (and the hidden dimension of the weights).
-
-        Returns:
-            A `keras.distribution.LayoutMap`.
-
-        Example:
-
-        ```python
-        import keras
-        devices = keras.distribution.list_devices()
-        mesh = keras.distribution.DeviceMesh(
-            (1, len(devices)), ("batch", "model"), devices
-        )
-        layout_map = UnifiedIOBackbone.get_layout_map(mesh)
-        distribution = keras.distribution.ModelParallel(
-            layout_map=layout_map, batch_dim_name="batch"
-        )
-        with distribution.scope():
-            backbone = UnifiedIOBackbone.from_preset("uio_tiny", load_weights=False)
-        ```
+        The *model* axis splits the vocabulary, the attention heads and the
+        MLP width; the *data* axis splits the hidden dimension of the same
+        matrices (keras-hub's convention). The rules per variable are
+        listed in `unified_io_layout_map`, which this returns.
         """
-        check_device_mesh(
+        return unified_io_layout_map(
             device_mesh, model_parallel_dim_name, data_parallel_dim_name
         )
-        model, data = model_parallel_dim_name, data_parallel_dim_name
-        prefix = r"(?:.*/)?"
-        layer = prefix + r"(?:encoder|decoder)_layer_\d+/"
-        bias = prefix + r"(?:encoder|decoder)_attention_bias/"
-        layout_map = keras.distribution.LayoutMap(device_mesh)
-        layout_map[prefix + "token_embedding/embeddings"] = (model, data)
-        layout_map[
-            layer + r"(?:attention|self_attention|cross_attention)/"
-            r"(?:query|key|value)/kernel"
-        ] = (data, model, None)
-        layout_map[
-            layer + r"(?:attention|self_attention|cross_attention)/output/kernel"
-        ] = (model, None, data)
-        layout_map[layer + r"mlp/(?:gate|up)/kernel"] = (data, model)
-        layout_map[layer + r"mlp/down/kernel"] = (model, data)
-        layout_map[bias + r"absolute/(?:query|key)/kernel"] = (data, model, None)
-        layout_map[bias + r"relative/(?:text|image)_bias"] = (model, None)
-        layout_map[
-            prefix + r"(?:encoder|decoder)_embedding/position_embeddings"
-        ] = (None, data)
-        layout_map[
-            prefix + "encoder_embedding/patch_embedding/projection/kernel"
-        ] = (None, data)
-        return layout_map
 
     @property
     def image_start_id(self):

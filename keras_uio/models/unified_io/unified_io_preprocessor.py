@@ -68,7 +68,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
 
     Example:
     ```python
-    from keras_uio.models.unified_io.unified_io_backbone import (
+    from keras_uio.models.unified_io.unified_io_preset_loading import (
         bundled_preset_path,
     )
 

@@ -12,7 +12,7 @@ import os
 import pytest
 import tensorflow as tf
 
-from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
+from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_tokenizer import (
     UnifiedIOTokenizer,
 )

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from tests.conftest import backbone_inputs
 
-from keras_uio.models.unified_io import unified_io
+from keras_uio.models.unified_io import unified_io_decoding
 from keras_uio.models.unified_io.unified_io import UnifiedIO
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.testing import assert_argmax_match
@@ -190,6 +190,40 @@ def test_image_option_scores(model, reference_io):
     codes = np.stack([io["out/vae_codes"], io["out/vae_codes"][::-1]], 1)
     by_codes = model.score(_encoder_inputs(io), codes, option_masks=np.ones(codes.shape))
     np.testing.assert_allclose(by_codes["loss"], scores["loss"], rtol=1e-5)
+
+
+def test_masked_image_option_codes_are_hidden_from_the_decoder(model, reference_io):
+    """As the original's `predict_with_answer_options`, an image option's
+    mask both weights its loss and hides the masked codes from the decoder
+    (a portrait image's mask: the right columns of the grid padded)."""
+    io = reference_io
+    b = model.backbone
+    codes = io["out/vae_codes"][:, None].astype("int32")  # [2, 1, 256]
+    mask = np.ones((16, 16), "int32")
+    mask[:, 11:] = 0
+    masks = np.broadcast_to(mask.reshape(1, 1, 256), codes.shape)
+    scores = model.score(_encoder_inputs(io), codes, option_masks=masks)
+    flat = codes[:, 0]
+    image_inputs = np.concatenate(
+        [np.full((2, 1), b.image_start_id), flat[:, :-1] + b.vocabulary_size], 1
+    )
+    encoded = b.encode(*(_encoder_inputs(io)[k] for k in (
+        "text_encoder_inputs", "image_encoder_inputs", "image_input_masks")))
+    expected = {}
+    for name, decoder_masks in (("masked", masks[:, 0]), ("unmasked", None)):
+        _, logits = b.decode(
+            *encoded, np.zeros((2, 1), "int32"), np.ones((2, 1), "int32"),
+            image_inputs.astype("int32"), full_vocabulary=False,
+            image_decoder_masks=decoder_masks,
+        )
+        logits = np.asarray(logits, "float64")
+        top = logits.max(-1, keepdims=True)
+        log_probs = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+        picked = np.take_along_axis(log_probs, flat[..., None], -1)[..., 0]
+        expected[name] = -(picked * masks[:, 0]).sum(-1)
+    np.testing.assert_allclose(scores["loss"][:, 0], expected["masked"], rtol=1e-4)
+    # The decoder mask matters here: the unmasked pass scores differently.
+    assert np.abs(expected["masked"] - expected["unmasked"]).max() > 1e-2
 
 
 @pytest.mark.parametrize("bad", [-1, 10**6])
@@ -380,7 +414,7 @@ def test_decode_compiler_options_keep_products_off_ynnpack():
 
     args = (jnp.ones((8, 64)), jnp.ones((64, 64)))
     default = jax.jit(product).lower(*args).compile().as_text()
-    tuned = jax.jit(product, compiler_options=unified_io.CPU_DECODE_COMPILER_OPTIONS)
+    tuned = jax.jit(product, compiler_options=unified_io_decoding.CPU_DECODE_COMPILER_OPTIONS)
     tuned = tuned.lower(*args).compile().as_text()
     # XLA's default hands the product to YNNPACK; the decode options do not.
     assert "ynn_fusion" in default
@@ -396,7 +430,7 @@ def test_generation_falls_back_when_xla_rejects_the_decode_options(
     bad = {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_FUSION_TYPE"}
     with pytest.raises(Exception, match="xla_cpu_experimental_ynn_fusion_type"):
         jax.jit(lambda x: x + 1, compiler_options=bad).lower(1.0).compile()
-    monkeypatch.setattr(unified_io, "CPU_DECODE_COMPILER_OPTIONS", bad)
+    monkeypatch.setattr(unified_io_decoding, "CPU_DECODE_COMPILER_OPTIONS", bad)
     fresh = UnifiedIO(model.backbone, model.vqgan)  # nothing compiled yet
     out = fresh.generate(
         _encoder_inputs(reference_io), max_text_length=8, stop_at_eos=False
