@@ -48,7 +48,7 @@ from keras_uio.demo import box_iou
 from keras_uio.tasks import TASKS
 from keras_uio.tasks import Task
 from keras_uio.tasks import register_task
-from keras_uio.tasks.task import check_text
+from keras_uio.tasks.checks import check_text
 
 FAST = os.environ.get("KERAS_UIO_GUIDE_FAST") == "1"
 NUM_TRAIN_IMAGES = 32 if FAST else 2000

@@ -35,14 +35,12 @@ from PIL import Image
 
 from keras_uio import cli
 from keras_uio.models.unified_io import unified_io
-from keras_uio.models.unified_io.unified_io_backbone import bundled_preset_path
-from keras_uio.models.unified_io.unified_io_tokenizer import (
-    UnifiedIOTokenizer,
-)
+from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
+from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 from keras_uio.preprocessing import images as image_ops
-from keras_uio.tasks.task import TASKS
+from keras_uio.tasks.registry import TASKS
 from keras_uio.vocab import Vocabulary
-from keras_uio.vocab import parse_extra_id
+from keras_uio.token_text import parse_extra_id
 
 EXAMPLES = {
     "tokenizer_eager_equals_graph": 150,

@@ -13,13 +13,13 @@ Example:
 (1.0, 8)
 """
 
+from keras_uio.data.batching import output_signature
+from keras_uio.data.batching import preprocess_examples
 from keras_uio.data.mixture import DEFAULT_TASK_GROUPS
 from keras_uio.data.mixture import GROUPS
 from keras_uio.data.mixture import PAPER_GROUP_RATES
 from keras_uio.data.mixture import Mixture
-from keras_uio.data.mixture import MixtureEntry
-from keras_uio.data.mixture import output_signature
-from keras_uio.data.mixture import preprocess_examples
+from keras_uio.data.mixture_entry import MixtureEntry
 from keras_uio.data.objectives import OBJECTIVES
 from keras_uio.data.objectives import DenoisingTask
 from keras_uio.data.objectives import drop_modality

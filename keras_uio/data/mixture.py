@@ -24,6 +24,10 @@ Everything is deterministic for a `seed`: the entry choices, the
 objectives' randomness and the patch subsets use separate NumPy streams
 derived from `(seed, epoch)`.
 
+`MixtureEntry` is in `mixture_entry.py`, the dataset reader in
+`dataset_stream.py` and the batching (`preprocess_examples`,
+`output_signature`) in `batching.py`.
+
 Example:
 >>> from keras_uio.data import Mixture
 >>> qa = [{"question": "Who?", "context": "Ann ran.", "answer": "Ann"}]
@@ -41,13 +45,15 @@ import itertools
 
 import numpy as np
 
-from keras_uio.data.objectives import OBJECTIVES
-from keras_uio.data.objectives import PATCH_MASK_RATIO_KEY
-from keras_uio.data.objectives import PROMPT_IDS_KEY
-from keras_uio.data.objectives import TARGET_IDS_KEY
-from keras_uio.data.objectives import hide_patches
-from keras_uio.data.objectives import select_patches
-from keras_uio.tasks import get_task
+from keras_uio.data.batching import check_batch_size
+from keras_uio.data.batching import output_signature
+from keras_uio.data.batching import preprocess_examples
+from keras_uio.data.dataset_stream import DatasetStream
+from keras_uio.data.mixture_entry import MixtureEntry
+from keras_uio.data.mixture_entry import as_entry
+from keras_uio.data.mixture_entry import dataset_size
+from keras_uio.data.mixture_entry import positive_number
+from keras_uio.data.mixture_entry import resolve_task
 
 # The 8 task groups of the paper's multi-task stage and their batch shares.
 # The shares are the paper's; the group names (and the 8th group, the
@@ -91,169 +97,6 @@ DEFAULT_TASK_GROUPS = {
     "summarization": "nlp",
     "denoising": "language_modelling",
 }
-
-TAG_KEYS = ("task", "source")
-
-
-def _is_tf_dataset(ds):
-    return hasattr(ds, "as_numpy_iterator") and hasattr(ds, "cardinality")
-
-
-def _resolve_task(task, tokenizer):
-    if isinstance(task, str):
-        kwargs = {} if tokenizer is None else {"tokenizer": tokenizer}
-        if task in OBJECTIVES:
-            return OBJECTIVES[task](**kwargs)
-        return get_task(task, **kwargs)
-    if not (hasattr(task, "encode_example") and hasattr(task, "name")):
-        raise ValueError(
-            "A mixture entry's `task` must be a task name or a `Task` "
-            f"(with `name` and `encode_example`). Received: {task!r}"
-        )
-    return task
-
-
-class MixtureEntry:
-    """One dataset of a `Mixture`.
-
-    Args:
-        task: task name (a `keras_uio.tasks` task or `"denoising"`) or a
-            `Task` instance.
-        dataset: raw examples: a list / re-iterable, a `tf.data.Dataset`,
-            a function returning a new iterator, or a one-shot iterator.
-        rate: optional explicit weight inside the group.
-        size: optional number of examples (default: `len(dataset)` or the
-            `tf.data` cardinality when known).
-        group: group name (default: `DEFAULT_TASK_GROUPS[task.name]`).
-        name: entry name for tags and `Mixture.rates` (default: the task
-            name, suffixed `_2`, `_3`, ... when repeated).
-    """
-
-    def __init__(self, task, dataset, rate=None, size=None, group=None,
-                 name=None):
-        self.task = task
-        self.dataset = dataset
-        self.rate = rate
-        self.size = size
-        self.group = group
-        self.name = name
-
-    def __repr__(self):
-        return (f"MixtureEntry(name={self.name!r}, group={self.group!r}, "
-                f"rate={self.rate!r}, size={self.size!r})")
-
-
-def _as_entry(spec, index):
-    if isinstance(spec, MixtureEntry):
-        return MixtureEntry(spec.task, spec.dataset, spec.rate, spec.size,
-                            spec.group, spec.name)
-    if isinstance(spec, dict):
-        unknown = set(spec) - {"task", "dataset", "rate", "size", "group",
-                               "name"}
-        if unknown or "task" not in spec or "dataset" not in spec:
-            raise ValueError(
-                f"Mixture entry {index} must have keys 'task' and 'dataset' "
-                "(and optionally 'rate', 'size', 'group', 'name'). Received "
-                f"keys: {sorted(spec)}"
-            )
-        return MixtureEntry(**spec)
-    if isinstance(spec, (tuple, list)) and 2 <= len(spec) <= 6:
-        return MixtureEntry(*spec)
-    raise ValueError(
-        f"Mixture entry {index} must be a `MixtureEntry`, a dict or a tuple "
-        f"`(task, dataset, rate?, size?, group?, name?)`. Received: {spec!r}"
-    )
-
-
-def _positive(value, what):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = float("nan")
-    if not (v > 0 and np.isfinite(v)):
-        raise ValueError(f"{what} must be a positive number. Received: "
-                         f"{value!r}")
-    return v
-
-
-def _dataset_size(ds):
-    if _is_tf_dataset(ds):
-        n = int(ds.cardinality())
-        return n if n >= 0 else None  # -1 infinite, -2 unknown
-    if hasattr(ds, "__len__") and not callable(getattr(ds, "__next__", None)):
-        try:
-            return len(ds)
-        except TypeError:
-            return None
-    return None
-
-
-class _Stream:
-    """Streams one dataset, re-iterating it when exhausted."""
-
-    def __init__(self, entry):
-        self.entry = entry
-        self.dataset = entry.dataset
-        self._it = None
-        self.passes = 0
-        self._count = 0  # elements read in this pass
-        self.index = -1  # index of the last element in its pass
-
-    def _new_iterator(self):
-        ds = self.dataset
-        if _is_tf_dataset(ds):
-            return ds.as_numpy_iterator()
-        if callable(ds) and not hasattr(ds, "__iter__"):
-            it = ds()
-            try:
-                return iter(it)
-            except TypeError:
-                raise ValueError(
-                    f"Mixture entry {self.entry.name!r}: the dataset "
-                    "function must return an iterable. Received: "
-                    f"{type(it).__name__}"
-                ) from None
-        try:
-            it = iter(ds)
-        except TypeError:
-            raise ValueError(
-                f"Mixture entry {self.entry.name!r}: `dataset` must be an "
-                "iterable, a `tf.data.Dataset` or a function returning an "
-                f"iterator. Received: {type(ds).__name__}"
-            ) from None
-        if it is ds and self.passes > 0:
-            raise ValueError(
-                f"Mixture entry {self.entry.name!r}: its dataset is a "
-                "one-shot iterator and is exhausted. Pass a re-iterable "
-                "(list, `tf.data.Dataset`) or a function returning a new "
-                "iterator (e.g. the generator function itself)."
-            )
-        return it
-
-    def next(self):
-        for _ in range(2):
-            if self._it is None:
-                self._it = self._new_iterator()
-                self.passes += 1
-                self._count = 0
-            try:
-                element = next(self._it)
-            except StopIteration:
-                empty = self._count == 0
-                self._it = None
-                if empty:
-                    raise ValueError(
-                        f"Mixture entry {self.entry.name!r}: its dataset "
-                        "is empty."
-                    ) from None
-                continue
-            self.index = self._count
-            self._count += 1
-            return element
-        raise ValueError(
-            f"Mixture entry {self.entry.name!r}: its dataset is empty."
-        )
-
 
 def _takes_rng(task):
     try:
@@ -304,7 +147,7 @@ class Mixture:
                 "`entries` must be a non-empty list of mixture entries. "
                 f"Received: {entries!r}"
             )
-        self.temperature = _positive(temperature, "`temperature`")
+        self.temperature = positive_number(temperature, "`temperature`")
         if int(seed) != seed:
             raise ValueError(f"`seed` must be an int. Received: {seed!r}")
         self.seed = int(seed)
@@ -324,14 +167,14 @@ class Mixture:
                 f"Received: {group_rates!r}"
             )
         group_rates = {
-            g: _positive(r, f"`group_rates[{g!r}]`")
+            g: positive_number(r, f"`group_rates[{g!r}]`")
             for g, r in group_rates.items()
         }
         self.entries = []
         names = set()
         for i, spec in enumerate(entries):
-            entry = _as_entry(spec, i)
-            entry.task = _resolve_task(entry.task, tokenizer)
+            entry = as_entry(spec, i)
+            entry.task = resolve_task(entry.task, tokenizer)
             if entry.name is None:
                 base = entry.task.name
                 entry.name, k = base, 1
@@ -358,16 +201,16 @@ class Mixture:
                     f"not in `group_rates` ({sorted(group_rates)})."
                 )
             if entry.rate is not None:
-                entry.rate = _positive(
+                entry.rate = positive_number(
                     entry.rate, f"Entry {entry.name!r}: `rate`")
             if entry.size is None:
-                entry.size = _dataset_size(entry.dataset)
+                entry.size = dataset_size(entry.dataset)
                 if entry.size == 0:
                     raise ValueError(
                         f"Mixture entry {entry.name!r}: its dataset is empty."
                     )
             if entry.size is not None:
-                entry.size = _positive(
+                entry.size = positive_number(
                     entry.size, f"Entry {entry.name!r}: `size`")
             self.entries.append(entry)
         self._compute_rates(group_rates)
@@ -439,7 +282,7 @@ class Mixture:
                 which names the field).
         """
         choice_rng, example_rng, _ = _rngs(self.seed, epoch)
-        streams = [_Stream(e) for e in self.entries]
+        streams = [DatasetStream(e) for e in self.entries]
         for k in self._choices(choice_rng):
             entry, stream = self.entries[k], streams[k]
             element = stream.next()
@@ -475,7 +318,7 @@ class Mixture:
         See `preprocess_examples` for the contents; `image_targets`
         defaults to `self.image_targets()`.
         """
-        batch_size = _check_batch_size(batch_size)
+        batch_size = check_batch_size(batch_size)
         if image_targets is None:
             image_targets = self.image_targets()
         _, _, patch_rng = _rngs(self.seed, epoch)
@@ -521,7 +364,7 @@ class Mixture:
         """
         import tensorflow as tf
 
-        batch_size = _check_batch_size(batch_size)
+        batch_size = check_batch_size(batch_size)
         if image_targets is None:
             image_targets = self.image_targets()
         signature = output_signature(preprocessor, batch_size, image_targets,
@@ -541,185 +384,3 @@ class Mixture:
         rows = ", ".join(f"{k}: {v:.4f}" for k, v in self.rates.items())
         return f"Mixture(seed={self.seed}, rates={{{rows}}})"
 
-
-def _check_batch_size(batch_size):
-    if int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(
-            f"`batch_size` must be a positive int. Received: {batch_size!r}"
-        )
-    return int(batch_size)
-
-
-# ------------------------------------------------------ preprocessing
-def _shapes(preprocessor, image_targets, num_image_patches=None):
-    le = preprocessor.encoder_sequence_length
-    ld = preprocessor.decoder_sequence_length
-    size = preprocessor.image_converter.image_size[0]
-    patches = num_image_patches or preprocessor.image_converter.num_patches
-    x = {
-        "text_encoder_inputs": ((le,), "int32"),
-        "image_encoder_inputs": ((size, size, 3), "float32"),
-        "image_input_masks": ((patches,), "int32"),
-        "text_decoder_inputs": ((ld,), "int32"),
-        "text_decoder_masks": ((ld,), "int32"),
-    }
-    if num_image_patches:
-        x["image_input_indices"] = ((patches,), "int32")
-    if image_targets:
-        conv = preprocessor.target_image_converter
-        t = conv.image_size[0]
-        x["image_decoder_targets"] = ((t, t, 3), "float32")
-        x["image_target_masks"] = ((conv.num_patches,), "int32")
-    y = {"text_decoder_targets": ((ld,), "int32")}
-    return x, y, dict(y)
-
-
-def output_signature(preprocessor, batch_size, image_targets=True,
-                     num_image_patches=None):
-    """`tf.TensorSpec`s of `preprocess_examples`' batches (for tf.data)."""
-    import tensorflow as tf
-
-    return tuple(
-        {k: tf.TensorSpec((batch_size,) + s, d) for k, (s, d) in part.items()}
-        for part in _shapes(preprocessor, image_targets, num_image_patches)
-    )
-
-
-def _pack_ids(ids, length, truncate, eos_id, what):
-    ids = [int(i) for i in np.asarray(ids).reshape(-1)] + [eos_id]
-    if len(ids) > length:
-        if not truncate:
-            raise ValueError(
-                f"{what} has {len(ids)} tokens (with EOS), longer than the "
-                f"sequence length {length}. Pass `truncate=True` to the "
-                "preprocessor, or a smaller `max_text_tokens` to the "
-                "objective."
-            )
-        ids = ids[: length - 1] + [eos_id]
-    out = np.zeros((length,), np.int32)
-    out[: len(ids)] = ids
-    return out
-
-
-def preprocess_examples(examples, preprocessor, rng=None,
-                        num_image_patches=None, image_targets=True):
-    """Encoded examples (a `Mixture`'s) -> one NumPy batch `(x, y, sw)`.
-
-    Each example goes through `preprocessor` eagerly, so images of any size
-    and rows with or without images mix freely. On top of the
-    preprocessor's keys this understands:
-    - `"prompt_ids"` / `"target_text_ids"`: token ids (no EOS) packed as
-      the preprocessor packs text (EOS appended, 0 padding, decoder inputs
-      shifted right) - the span-corruption objective's output;
-    - `"patch_mask_ratio"`: hide that fraction of the image's patches
-      (`hide_patches`, masked image denoising);
-    - `"task"` / `"source"` tags (ignored).
-    Then `num_image_patches` keeps a random subset of the visible patches
-    of every image, compacted: `image_input_indices` and `image_input_masks`
-    become `[B, num_image_patches]` (`select_patches`).
-
-    With `image_targets`, every batch has `x["image_decoder_targets"]`
-    (`[B, 256, 256, 3]`) and `x["image_target_masks"]` (`[B, 256]`), zero
-    for rows without a target image; without it, a target image raises.
-
-    Returns:
-        `(x, y, sw)` dicts of NumPy arrays (see `UnifiedIOPreprocessor`).
-
-    Example:
-    ```python
-    import keras_uio
-    from keras_uio.data import Mixture
-    from keras_uio.models.unified_io.unified_io_backbone import (
-        bundled_preset_path,
-    )
-
-    preprocessor = keras_uio.UnifiedIOPreprocessor.from_preset(
-        bundled_preset_path("uio_tiny_easyvqa"))  # the shipped preset's folder
-    qa = [{"question": "Who?", "context": "Ann ran.", "answer": "Ann"}]
-    captions = [{"image": np.zeros((64, 64, 3), "uint8"), "caption": "dark"}]
-    mixture = Mixture([("text_qa", qa), ("captioning", captions)], seed=0)
-    x, y, sw = preprocess_examples(
-        list(itertools.islice(iter(mixture), 4)), preprocessor,
-        image_targets=False)
-    x["text_encoder_inputs"].shape, y["text_decoder_targets"].shape
-    # (4, 32), (4, 16): the preset's sequence lengths
-    ```
-    """
-    if rng is None:
-        rng = np.random.default_rng()
-    if not examples:
-        raise ValueError("`examples` must not be empty.")
-    if num_image_patches is not None:
-        total = preprocessor.image_converter.num_patches
-        if not 1 <= num_image_patches <= total:
-            raise ValueError(
-                f"`num_image_patches` must be in [1, {total}] (the image "
-                f"converter's patches). Received: {num_image_patches!r}"
-            )
-    shapes = _shapes(preprocessor, image_targets, num_image_patches)
-    eos = preprocessor.tokenizer.vocab.eos_id
-    rows = []
-    for i, example in enumerate(examples):
-        ex = {k: v for k, v in example.items() if k not in TAG_KEYS}
-        who = (f"example {i} (task {example.get('task', '?')!r}, source "
-               f"{example.get('source', '?')!r})")
-        prompt_ids = ex.pop(PROMPT_IDS_KEY, None)
-        target_ids = ex.pop(TARGET_IDS_KEY, None)
-        ratio = ex.pop(PATCH_MASK_RATIO_KEY, None)
-        if prompt_ids is not None:
-            ex.setdefault("prompt", "")
-        if target_ids is not None and "target_text" in ex:
-            raise ValueError(
-                f"{who}: has both `target_text` and `target_text_ids`."
-            )
-        if not image_targets and ex.get("target_image") is not None:
-            raise ValueError(
-                f"{who} has a `target_image` but the batches have no image "
-                "targets; pass `image_targets=True`."
-            )
-        ex = {k: v for k, v in ex.items() if v is not None}
-        try:
-            x, y, sw = preprocessor(ex)
-        except ValueError as err:
-            # Keep the message; drop Keras' dump of the call's arguments
-            # (whole images) that it appends to errors raised in `call`.
-            message = str(err).split("\n\nArguments received by")[0]
-            raise ValueError(f"{who}: {message.strip()}") from err
-        x = {k: np.asarray(v) for k, v in x.items()}
-        y = {k: np.asarray(v) for k, v in y.items()}
-        if prompt_ids is not None:
-            x["text_encoder_inputs"] = _pack_ids(
-                prompt_ids, preprocessor.encoder_sequence_length,
-                preprocessor.truncate, eos, f"{who}: `prompt_ids`")
-        if target_ids is not None:
-            targets = _pack_ids(
-                target_ids, preprocessor.decoder_sequence_length,
-                preprocessor.truncate, eos, f"{who}: `target_text_ids`")
-            y["text_decoder_targets"] = targets
-            x["text_decoder_inputs"] = np.concatenate(
-                [[0], targets[:-1]]).astype(np.int32)
-            x["text_decoder_masks"] = (targets > 0).astype(np.int32)
-        if ratio is not None:
-            x["image_input_masks"] = hide_patches(
-                x["image_input_masks"], ratio, rng)
-        if num_image_patches is not None:
-            x["image_input_indices"], x["image_input_masks"] = select_patches(
-                x["image_input_masks"], num_image_patches, rng)
-        extra = set(x) - set(shapes[0])
-        if extra:
-            raise ValueError(
-                f"{who}: the preprocessor produced {sorted(extra)}, which "
-                "mixture batches do not support (`target_codes`?); give "
-                "`target_image` instead."
-            )
-        rows.append((x, y))
-    x_shapes, y_shapes, _ = shapes
-    x = {}
-    for k, (shape, dtype) in x_shapes.items():
-        x[k] = np.stack([
-            r[0][k] if k in r[0] else np.zeros(shape, dtype) for r in rows
-        ]).astype(dtype)
-    y = {k: np.stack([r[1][k] for r in rows]).astype(d)
-         for k, (_, d) in y_shapes.items()}
-    sw = {"text_decoder_targets": x["text_decoder_masks"].copy()}
-    return x, y, sw

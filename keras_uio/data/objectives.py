@@ -41,8 +41,8 @@ True
 import numpy as np
 
 from keras_uio.preprocessing.images import prepare_image
+from keras_uio.tasks.checks import check_text
 from keras_uio.tasks.task import Task
-from keras_uio.tasks.task import check_text
 from keras_uio.vocab import Vocabulary
 
 NOISE_DENSITY = 0.15

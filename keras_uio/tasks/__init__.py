@@ -1,8 +1,9 @@
 """Unified-IO tasks: prompts in, structured predictions out.
 
 Every task is a `Task` subclass registered in `TASKS` under its `name`;
-`get_task(name)` builds one. See `keras_uio/tasks/task.py` for the
-protocol (`build_prompt`, `encode_inputs`, `encode_example`, `decode`).
+`get_task(name)` builds one (`registry.py`). See `keras_uio/tasks/task.py`
+for the protocol (`build_prompt`, `encode_inputs`, `encode_example`,
+`decode`).
 
 Example:
 >>> import numpy as np
@@ -14,13 +15,13 @@ Example:
 ['bed']
 """
 
-from keras_uio.tasks.task import OUTPUT_MODES
-from keras_uio.tasks.task import TASKS
-from keras_uio.tasks.task import BoxTask
+from keras_uio.tasks.box_task import BoxTask
+from keras_uio.tasks.registry import OUTPUT_MODES
+from keras_uio.tasks.registry import TASKS
+from keras_uio.tasks.registry import get_task
+from keras_uio.tasks.registry import register_task
 from keras_uio.tasks.task import Task
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import get_task
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.text_task import TextTask
 
 from keras_uio.tasks.captioning import CaptioningTask
 from keras_uio.tasks.region_captioning import RegionCaptioningTask

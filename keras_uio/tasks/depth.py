@@ -4,9 +4,9 @@ import numpy as np
 
 from keras_uio.preprocessing.dense import depth_to_image
 from keras_uio.preprocessing.dense import image_to_depth
+from keras_uio.tasks.outputs import to_input_frame
+from keras_uio.tasks.registry import register_task
 from keras_uio.tasks.task import Task
-from keras_uio.tasks.task import register_task
-from keras_uio.tasks.task import to_input_frame
 
 
 def check_dense(value, image_size, name, channels=None):

@@ -1,19 +1,23 @@
 """Grounded VQA: image + question -> answer text and the answer's mask.
 
-The released code has no prompt for this task; ours is
-`What is the answer to " {question} " and where is it ?` (question
-lower-cased as in VQA). A distinct prompt keeps the task apart from plain
-VQA, and the quoted span follows the style of the original's prompts. The
-mask is generated as an image: white where the answer is, black elsewhere.
+Prompt source: no published prompt found; ours. The released inference
+code (allenai/unified-io-inference, `uio/runner.py`) has no grounded-VQA
+method, and we found no prompt for it in the paper (arXiv 2206.08916):
+its appendix was not available to check, so nothing here is claimed to be
+the paper's. Ours is `What is the answer to " {question} " and where is
+it ?` (question lower-cased as in VQA): a distinct prompt keeps the task
+apart from plain VQA, and the quoted span follows the runner's prompts.
+The mask is generated as an image: white where the answer is, black
+elsewhere.
 """
 
 import numpy as np
 
 from keras_uio.preprocessing.dense import remove_small_components
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
-from keras_uio.tasks.task import to_input_frame
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.outputs import to_input_frame
+from keras_uio.tasks.registry import register_task
+from keras_uio.tasks.text_task import TextTask
 
 
 def check_mask(mask, image_size, name="mask"):

@@ -1,8 +1,8 @@
 """Image classification, optionally restricted to answer options."""
 
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.registry import register_task
+from keras_uio.tasks.text_task import TextTask
 
 
 class _ClassificationMixin:

@@ -9,13 +9,12 @@ as location tokens in the prompt. Each joint comes back as
 
 import numpy as np
 
-from keras_uio.tasks.localization import LocalizationTask
 from keras_uio.tasks import original_parsers
+from keras_uio.tasks.box_task import check_parser
+from keras_uio.tasks.localization import LocalizationTask
+from keras_uio.tasks.registry import register_task
 from keras_uio.tasks.task import Task
-from keras_uio.tasks.task import check_parser
-from keras_uio.tasks.task import register_task
-from keras_uio.vocab import KEYPOINT_NAMES
-
+from keras_uio.location_tokens import KEYPOINT_NAMES
 
 
 @register_task

@@ -1,9 +1,9 @@
 """Object localisation: image + class name -> the boxes of its instances."""
 
-from keras_uio.tasks.task import BoxTask
-from keras_uio.tasks.task import check_boxes
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.box_task import BoxTask
+from keras_uio.tasks.checks import check_boxes
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.registry import register_task
 
 
 @register_task

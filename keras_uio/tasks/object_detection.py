@@ -1,9 +1,9 @@
 """Object detection: image -> every object's box and class."""
 
-from keras_uio.tasks.task import BoxTask
-from keras_uio.tasks.task import check_boxes
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.box_task import BoxTask
+from keras_uio.tasks.checks import check_boxes
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.registry import register_task
 
 
 @register_task

@@ -21,8 +21,8 @@ Keypoint examples without a `region` run in two stages: find the people
 
 import numpy as np
 
+from keras_uio.tasks.registry import get_task
 from keras_uio.tasks.task import Task
-from keras_uio.tasks.task import get_task
 
 _INPUT_NAMES = ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
 

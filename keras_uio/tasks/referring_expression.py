@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from keras_uio.tasks.task import BoxTask
-from keras_uio.tasks.task import check_box
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.box_task import BoxTask
+from keras_uio.tasks.checks import check_box
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.registry import register_task
 
 
 @register_task

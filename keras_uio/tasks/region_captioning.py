@@ -1,8 +1,8 @@
 """Region captioning: image + box -> a description of the region."""
 
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.registry import register_task
+from keras_uio.tasks.text_task import TextTask
 
 
 @register_task

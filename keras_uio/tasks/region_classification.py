@@ -1,8 +1,8 @@
 """Region categorisation: image + box -> the object's class."""
 
 from keras_uio.tasks.image_classification import _ClassificationMixin
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.registry import register_task
+from keras_uio.tasks.text_task import TextTask
 
 
 @register_task

@@ -6,9 +6,9 @@ side the region's location tokens followed by its class name when given.
 Quoted spans with spaces follow the original prompts' style.
 """
 
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.registry import register_task
+from keras_uio.tasks.text_task import TextTask
 
 
 @register_task

@@ -10,10 +10,10 @@ import numpy as np
 
 from keras_uio.preprocessing.dense import remove_small_components
 from keras_uio.tasks import original_parsers
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.outputs import to_input_frame
+from keras_uio.tasks.registry import register_task
 from keras_uio.tasks.task import Task
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
-from keras_uio.tasks.task import to_input_frame
 
 # Instance colours of segmentation targets, in order. The first four are
 # the ones the original's "coarse colour" decoder separates.

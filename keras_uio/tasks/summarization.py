@@ -1,12 +1,15 @@
 """Summarisation, no image.
 
-The released code has no NLP prompts; we use T5's `summarize: {text}`
-(Unified-IO's text side is T5's; the prefix is public and short).
+Prompt source: no published prompt found; ours. The released inference
+code (allenai/unified-io-inference, `uio/runner.py`) has no NLP prompts,
+and we found none in the paper (arXiv 2206.08916; its appendix was not
+available to check). We use T5's `summarize: {text}` (Raffel et al.,
+2020; Unified-IO's text side is T5's; the prefix is public and short).
 """
 
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.registry import register_task
+from keras_uio.tasks.text_task import TextTask
 
 
 @register_task

@@ -3,9 +3,9 @@
 from keras_uio.preprocessing.dense import image_to_normals
 from keras_uio.preprocessing.dense import normals_to_image
 from keras_uio.tasks.depth import check_dense
+from keras_uio.tasks.outputs import to_input_frame
+from keras_uio.tasks.registry import register_task
 from keras_uio.tasks.task import Task
-from keras_uio.tasks.task import register_task
-from keras_uio.tasks.task import to_input_frame
 
 
 @register_task

@@ -1,16 +1,19 @@
 """Text classification, optionally with answer options, no image.
 
-The released code has no NLP prompts. In T5's style (a task prefix, then
-the text) we use `classify: {text}`, and with answer options
+Prompt source: no published prompt found; ours. The released inference
+code (allenai/unified-io-inference, `uio/runner.py`) has no NLP prompts,
+and we found none in the paper (arXiv 2206.08916; its appendix was not
+available to check). In T5's style (a task prefix, then the text) we use
+`classify: {text}`, and with answer options
 `classify: {text} options: {a} , {b} , ...` so that the model sees the
 label set, as T5/FLAN-style multiple choice prompts do. The options are
 also kept in `meta` for option scoring.
 """
 
+from keras_uio.tasks.checks import check_text
 from keras_uio.tasks.image_classification import _ClassificationMixin
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.registry import register_task
+from keras_uio.tasks.text_task import TextTask
 
 
 @register_task

@@ -1,14 +1,17 @@
 """Text question answering (reading comprehension), no image.
 
-The released code has no NLP prompts. We use T5's SQuAD format,
+Prompt source: no published prompt found; ours. The released inference
+code (allenai/unified-io-inference, `uio/runner.py`) has no NLP prompts,
+and we found none in the paper (arXiv 2206.08916; its appendix was not
+available to check). We use T5's SQuAD format (Raffel et al., 2020),
 `question: {question} context: {context}`: Unified-IO's text side is
-T5's (tokenizer, text-to-text framing), the format is public and
-short, and it leaves the 256-token prompt budget to the context.
+T5's (tokenizer, text-to-text framing), the format is public and short,
+and it leaves the 256-token prompt budget to the context.
 """
 
-from keras_uio.tasks.task import TextTask
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.registry import register_task
+from keras_uio.tasks.text_task import TextTask
 
 
 @register_task

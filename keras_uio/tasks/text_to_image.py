@@ -1,10 +1,10 @@
 """Text-to-image generation: description -> image."""
 
 from keras_uio.preprocessing.images import prepare_image
+from keras_uio.tasks.checks import check_text
+from keras_uio.tasks.outputs import to_input_frame
+from keras_uio.tasks.registry import register_task
 from keras_uio.tasks.task import Task
-from keras_uio.tasks.task import check_text
-from keras_uio.tasks.task import register_task
-from keras_uio.tasks.task import to_input_frame
 
 
 @register_task

@@ -150,3 +150,20 @@ def test_grounded_vqa_answer_and_mask():
 
 def test_vocab_is_the_real_layout():
     assert get_task("captioning").vocab == VOCAB
+
+
+@pytest.mark.parametrize("name, prompt", [
+    ("grounded_vqa", 'What is the answer to " {} " and where is it ?'),
+    ("text_qa", "question: {} context: {}"),
+    ("text_classification", "classify: {}"),
+    ("summarization", "summarize: {}"),
+])
+def test_prompts_without_a_runner_prompt_say_where_they_come_from(name, prompt):
+    # The original runner has no prompt for these four tasks (issue #16):
+    # the prompt is pinned, and the module says where it comes from.
+    import sys
+
+    cls = type(get_task(name))
+    assert cls.prompt_template == prompt
+    doc = sys.modules[cls.__module__].__doc__
+    assert "Prompt source: no published prompt found; ours." in doc
