@@ -27,7 +27,19 @@ Measures, float32, random weights (transformer + the full VQ-GAN):
    input (image mask all zeros): `generate` then encodes the text alone
    (`backbone.encode_text`) and every decode step cross-attends over the
    32 text positions, as T5's does.
-4. A table of the original implementation's anchors (allenai
+4. With `--vqgan-direct`: `model.vqgan.decode(codes)` and
+   `model.vqgan.encode(images)` called directly, as a user would (batch 1,
+   256x256; compiled on first call per shape), against the same calls'
+   uncompiled path (`vqgan._decode` / `vqgan._encode`: the layers run op
+   by op, as every direct call did before they were compiled).
+5. Roofline lines (`benchmarks/roofline.py`): a memory-read probe (GB/s)
+   and a 2048^2 float32 matmul probe (GFLOP/s), each the median of 5 runs
+   before and 5 after the timed rounds; per row the bytes one decode step
+   reads (decoder weights, the phase's output table, the cross- and
+   self-attention caches; counted from the model's variables) over the
+   step time, against the memory probe, and the encoder's and the
+   VQ-GAN's analytic FLOPs over their times, against the matmul probe.
+6. A table of the original implementation's anchors (allenai
    unified-io-inference, measured on this machine earlier) next to ours,
    the ratios, and PASS/FAIL per target. `--original FILE` uses instead
    the original's figures measured by `benchmarks/original_generate.py
@@ -49,6 +61,8 @@ ratios within one run.
 Usage:
     KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/generate.py
     ... --batch-sizes 1 --repeats 5 --skip-t5 --skip-image
+    ... --batch-sizes 1 --image-batch-sizes 1 --skip-t5 --skip-text-only \
+        --vqgan-direct
 """
 
 import argparse
@@ -178,7 +192,7 @@ def run_cases(cases, repeats):
 
 def generate_options():
     """The XLA options `UnifiedIO.generate` compiles with on the CPU."""
-    from keras_uio.models.unified_io.unified_io import CPU_DECODE_COMPILER_OPTIONS
+    from keras_uio.models.unified_io.unified_io_decoding import CPU_DECODE_COMPILER_OPTIONS
 
     return CPU_DECODE_COMPILER_OPTIONS
 
@@ -208,6 +222,35 @@ def stateless_jit(variables, fn, compiler_options=None):
 
 def fmt_s(x):
     return "-" if x is None else f"{x:.3f}"
+
+
+def measure_probes(probes):
+    """Appends one memory-read and one matmul probe result to `probes`."""
+    import roofline
+
+    probes.setdefault("gb_s", []).append(roofline.bandwidth_probe())
+    probes.setdefault("gflop_s", []).append(roofline.matmul_probe())
+
+
+def roofline_line(probes, step_bytes=None, step_ms=None, flops=()):
+    """`step_bytes / step time` against the memory probe and each
+    `(label, FLOPs, seconds)` rate against the matmul probe."""
+    gb_s = statistics.median(probes["gb_s"])
+    gflop_s = statistics.median(probes["gflop_s"])
+    parts = []
+    if step_bytes is not None:
+        rate = step_bytes / (step_ms / 1e3) / 1e9
+        parts.append(
+            f"decode step reads {step_bytes / 1e6:.0f} MB: {rate:.1f} GB/s "
+            f"({rate / gb_s:.0%} of the {gb_s:.1f} GB/s probe)"
+        )
+    for label, count, seconds in flops:
+        rate = count / seconds / 1e9
+        parts.append(
+            f"{label} {count / 1e9:.1f} GFLOP: {rate:.1f} GFLOP/s "
+            f"({rate / gflop_s:.0%} of the {gflop_s:.1f} GFLOP/s matmul probe)"
+        )
+    log("  roofline: " + "; ".join(parts))
 
 
 def log(message):
@@ -268,9 +311,22 @@ def uio_text_cases(model, encoders, rng, batch, label, mask_value, cross_kv):
     The encoder's work does not depend on the mask values (static shapes,
     dense attention), so the text-only run shares the text run's timing.
     """
-    inputs = uio_inputs(rng, model.backbone, batch, mask_value)
+    import roofline
+
+    backbone = model.backbone
+    inputs = uio_inputs(rng, backbone, batch, mask_value)
     args = tuple(inputs[k] for k in INPUT_NAMES)
     eos_rows = []
+    patches = 0 if mask_value == 0 else inputs["image_input_masks"].shape[1]
+    step_bytes, _ = roofline.decode_step_bytes(
+        backbone, batch, PROMPT_LENGTH + patches, TEXT_TOKENS, image_phase=False
+    )
+    counts = {
+        "step_bytes": step_bytes,
+        "encoder_flops": roofline.encoder_flops(
+            backbone.get_config(), batch, PROMPT_LENGTH, patches
+        ),
+    }
 
     def generate():
         return model.generate(
@@ -296,10 +352,13 @@ def uio_text_cases(model, encoders, rng, batch, label, mask_value, cross_kv):
             cases["encoder_kv"] = Case(
                 f"encoder + cross K/V b{batch}", lambda: encode_kv(*args)
             )
-    return {"label": label, "batch": batch, "cases": cases, "eos_rows": eos_rows}
+    return {
+        "label": label, "batch": batch, "cases": cases, "eos_rows": eos_rows,
+        "counts": counts,
+    }
 
 
-def uio_text_row(spec, encoder_cases):
+def uio_text_row(spec, encoder_cases, probes):
     c = {**encoder_cases[spec["batch"]], **spec["cases"]}
     gen, enc = c["generate"], c["encoder"]
     batch = spec["batch"]
@@ -331,12 +390,20 @@ def uio_text_row(spec, encoder_cases):
         f"rows that wrote an EOS: {spec['eos_rows'][0]}/{batch} "
         "(decoding went on: stop_at_eos=False)"
     )
+    counts = spec["counts"]
+    roofline_line(
+        probes, counts["step_bytes"], row["step_ms"],
+        [("encoder", counts["encoder_flops"], enc.median)],
+    )
     return row
 
 
 def uio_image_cases(model, encoders, vq_decode, rng, batch):
     """`encoders=None` reuses a text run's encoder case of this batch."""
-    inputs = uio_inputs(rng, model.backbone, batch)
+    import roofline
+
+    backbone = model.backbone
+    inputs = uio_inputs(rng, backbone, batch)
     args = tuple(inputs[k] for k in INPUT_NAMES)
     grid = model.vqgan.num_codes
     codes = rng.integers(0, model.backbone.image_vocabulary_size, (batch, grid))
@@ -358,14 +425,23 @@ def uio_image_cases(model, encoders, vq_decode, rng, batch):
     }
     if encoders is not None:
         cases["encoder"] = Case(f"encoder b{batch}", lambda: encoders[0](*args))
-    return {
-        "batch": batch,
-        "cases": cases,
-        "steps": 1 + model.backbone.max_decoder_image_length,
+    patches = inputs["image_input_masks"].shape[1]
+    steps = 1 + backbone.max_decoder_image_length
+    # Counted as image steps (image output table): 256 of the 257 are.
+    step_bytes, _ = roofline.decode_step_bytes(
+        backbone, batch, PROMPT_LENGTH + patches, steps, image_phase=True
+    )
+    counts = {
+        "step_bytes": step_bytes,
+        "encoder_flops": roofline.encoder_flops(
+            backbone.get_config(), batch, PROMPT_LENGTH, patches
+        ),
+        "vqgan_flops": roofline.vqgan_decode_flops(model.vqgan, batch),
     }
+    return {"batch": batch, "cases": cases, "steps": steps, "counts": counts}
 
 
-def uio_image_row(spec, encoder_cases):
+def uio_image_row(spec, encoder_cases, probes):
     c = {**encoder_cases[spec["batch"]], **spec["cases"]}
     gen, enc, vq = c["generate"], c["encoder"], c["vqgan"]
     steps = spec["steps"]
@@ -387,7 +463,78 @@ def uio_image_row(spec, encoder_cases):
         f"ms per decoder step ({steps} steps); peak RSS {gen.rss:.0f} MiB "
         f"(first call, with compile: {gen.first_rss:.0f} MiB)"
     )
+    counts = spec["counts"]
+    roofline_line(
+        probes, counts["step_bytes"], row["step_ms"],
+        [
+            ("encoder", counts["encoder_flops"], enc.median),
+            ("VQ-GAN decode (generate's XLA options)", counts["vqgan_flops"],
+             vq.median),
+        ],
+    )
     return row
+
+
+def vqgan_direct_cases(vqgan, rng, batch=1):
+    """Direct `decode` / `encode` calls, compiled and uncompiled."""
+    import jax
+
+    codes = rng.integers(0, vqgan.codebook_size, (batch, vqgan.num_codes))
+    codes = codes.astype("int32")
+    size = vqgan.image_size
+    images = rng.uniform(-1, 1, (batch, size, size, vqgan.in_channels))
+    images = images.astype("float32")
+
+    def timed(fn, x):
+        return lambda: jax.block_until_ready(fn(x))
+
+    return {
+        "batch": batch,
+        "cases": {
+            "decode": Case(f"vqgan.decode b{batch}", timed(vqgan.decode, codes)),
+            "decode_eager": Case(
+                f"vqgan._decode (uncompiled) b{batch}", timed(vqgan._decode, codes)
+            ),
+            "encode": Case(f"vqgan.encode b{batch}", timed(vqgan.encode, images)),
+            "encode_eager": Case(
+                f"vqgan._encode (uncompiled) b{batch}",
+                timed(vqgan._encode, images),
+            ),
+        },
+        "flops": {
+            "decode": roofline_counts_vqgan(vqgan, batch, "decode"),
+            "encode": roofline_counts_vqgan(vqgan, batch, "encode"),
+        },
+    }
+
+
+def roofline_counts_vqgan(vqgan, batch, part):
+    import roofline
+
+    if part == "decode":
+        return roofline.vqgan_decode_flops(vqgan, batch)
+    return roofline.vqgan_encode_flops(vqgan, batch)
+
+
+def vqgan_direct_rows(spec, probes):
+    c = spec["cases"]
+    for part in ("decode", "encode"):
+        new, old = c[part], c[part + "_eager"]
+        log(
+            f"vqgan.{part} b{spec['batch']} called directly: first call "
+            f"{new.first:.2f} s (compile + run), later calls {new.median:.3f} s "
+            f"(best {new.best:.3f}); uncompiled path: first call "
+            f"{old.first:.2f} s, later calls {old.median:.3f} s (best "
+            f"{old.best:.3f}): {old.median / new.median:.2f}x"
+        )
+        count = spec["flops"][part]
+        roofline_line(
+            probes,
+            flops=[
+                (f"{part} compiled", count, new.median),
+                (f"{part} uncompiled", count, old.median),
+            ],
+        )
 
 
 # --- keras_hub T5 -------------------------------------------------------------
@@ -623,6 +770,9 @@ def main(argv=None):
                         help="the original's figures measured by "
                         "benchmarks/original_generate.py --json-out, used "
                         "instead of the fixed anchors")
+    parser.add_argument("--vqgan-direct", action="store_true",
+                        help="also time model.vqgan.decode / encode called "
+                        "directly, compiled and uncompiled (batch 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -654,6 +804,9 @@ def main(argv=None):
     encoders = uio_encoders(model)
 
     text_specs, text_only_specs, image_specs, t5_specs = [], [], [], []
+    vqgan_specs = []
+    if args.vqgan_direct:
+        vqgan_specs.append(vqgan_direct_cases(model.vqgan, rng))
     for batch in args.batch_sizes:
         text_specs.append(
             uio_text_cases(model, encoders, rng, batch, "text", 1, args.cross_kv)
@@ -684,26 +837,40 @@ def main(argv=None):
             t5_specs.append(t5_cases(lm, rng, batch))
     cases = [
         case
-        for spec in text_specs + image_specs + text_only_specs + t5_specs
+        for spec in (
+            vqgan_specs + text_specs + image_specs + text_only_specs + t5_specs
+        )
         for case in spec["cases"].values()
     ]
     log(f"warming {len(cases)} workloads, then {args.repeats} interleaved "
         "rounds:")
+    probes = {}
+    measure_probes(probes)
     run_cases(cases, args.repeats)
+    measure_probes(probes)
+    log(f"probes before / after the rounds: memory read "
+        f"{probes['gb_s'][0]:.1f} / {probes['gb_s'][1]:.1f} GB/s, matmul "
+        f"{probes['gflop_s'][0]:.1f} / {probes['gflop_s'][1]:.1f} GFLOP/s "
+        "(each the median of 5; rates below are against their median)")
 
     log("")
     log("text: 32 tokens, greedy, stop_at_eos=False (exactly 32 written), "
         "32-token prompt + 384x384 image:")
-    text_rows = [uio_text_row(s, encoder_cases) for s in text_specs]
+    text_rows = [uio_text_row(s, encoder_cases, probes) for s in text_specs]
     image_rows = []
     if image_specs:
         log("image: max_text_length=1, image=True, greedy, stop_at_eos=False:")
-        image_rows = [uio_image_row(s, encoder_cases) for s in image_specs]
+        image_rows = [uio_image_row(s, encoder_cases, probes) for s in image_specs]
     text_only_rows = []
     if text_only_specs:
         log("text-only input (image mask all zeros: generate encodes the "
             "text alone, and steps cross-attend over the 32 text positions):")
-        text_only_rows = [uio_text_row(s, encoder_cases) for s in text_only_specs]
+        text_only_rows = [
+            uio_text_row(s, encoder_cases, probes) for s in text_only_specs
+        ]
+    for spec in vqgan_specs:
+        log("VQ-GAN called directly (random codes / images in [-1, 1]):")
+        vqgan_direct_rows(spec, probes)
     t5_rows = []
     if t5_specs:
         log("keras_hub T5Seq2SeqLM, 32 tokens from a 32-token prompt, "

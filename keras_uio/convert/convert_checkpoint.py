@@ -61,11 +61,11 @@ from keras_uio.convert.vqgan_weights import VAE_SCOPE
 from keras_uio.convert.vqgan_weights import vqgan_config_from_shapes
 from keras_uio.convert.vqgan_weights import vqgan_variable_map
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-from keras_uio.models.unified_io.unified_io_backbone import (
+from keras_uio.models.unified_io.unified_io_parameter_count import (
     count_backbone_parameters,
 )
 from keras_uio.models.vqgan.vqgan import VQGAN
-from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
+from keras_uio.models.vqgan.vqgan_config import count_vqgan_parameters
 from keras_uio.preset_checks import CHECKSUM_FILE
 
 VQGAN_SUBDIR = "vqgan"

@@ -1,4 +1,9 @@
-"""The VQ-GAN image tokenizer of Unified-IO as a keras_hub backbone."""
+"""The VQ-GAN image tokenizer of Unified-IO as a keras_hub backbone.
+
+The class is here; its configuration checks and parameter count are in
+`vqgan_config.py`, the encoder and decoder stacks in `vqgan_stacks.py`, the
+compiled direct calls in `vqgan_compile.py`.
+"""
 
 import os
 
@@ -8,16 +13,16 @@ from keras import ops
 from keras_hub.models import Backbone
 
 from keras_uio import preset_checks
-from keras_uio.models.vqgan.vector_quantizer import VectorQuantizer
-from keras_uio.models.vqgan.vqgan_attention_block import VQGANAttentionBlock
-from keras_uio.models.vqgan.vqgan_downsample import VQGANDownsample
-from keras_uio.models.vqgan.vqgan_res_block import VQGANResBlock
-from keras_uio.models.vqgan.vqgan_upsample import VQGANUpsample
 from keras_uio.layers.host_initializer import host_conv2d
-from keras_uio.layers.host_initializer import host_group_norm
 from keras_uio.models.device_mesh import check_device_mesh
-
-NORM_GROUPS = 32  # taming-transformers' (and so Unified-IO's) group norms
+from keras_uio.models.vqgan.vector_quantizer import VectorQuantizer
+from keras_uio.models.vqgan.vqgan_compile import CompiledCalls
+from keras_uio.models.vqgan.vqgan_compile import is_traced
+from keras_uio.models.vqgan.vqgan_config import NORM_GROUPS
+from keras_uio.models.vqgan.vqgan_config import grid_size as config_grid_size
+from keras_uio.models.vqgan.vqgan_config import validate_vqgan_config
+from keras_uio.models.vqgan.vqgan_stacks import build_decoder
+from keras_uio.models.vqgan.vqgan_stacks import build_encoder
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -34,7 +39,9 @@ class VQGAN(Backbone):
 
     Use `encode(images)` for the codes alone and `decode(codes)` for the
     images of given codes (Unified-IO's image tokens minus the vocabulary
-    offset). Both validate their input and run eagerly or inside `jax.jit`.
+    offset). Both validate their input; called directly they compile on
+    first use per input shape (see `vqgan_compile.py`), and inside a traced
+    function (`jax.jit`, `tf.function`) they run as part of it.
 
     Layer and variable names follow the original checkpoint
     (`encoder/down_0_block_0/conv1/kernel`, ...; decoder level `up_0` is the
@@ -111,10 +118,10 @@ class VQGAN(Backbone):
             out_channels=out_channels,
             norm_groups=norm_groups,
         )
-        grid_size = _grid_size(config)
+        grid_size = config_grid_size(config)
 
         # === Layers ===
-        self.encoder = _build_encoder(config, dtype)
+        self.encoder = build_encoder(config, dtype)
         self.quant_conv = host_conv2d(
             z_channels, 1, dtype=dtype, name="quant_conv"
         )
@@ -124,7 +131,7 @@ class VQGAN(Backbone):
         self.post_quant_conv = host_conv2d(
             z_channels, 1, dtype=dtype, name="post_quant_conv"
         )
-        self.decoder = _build_decoder(config, dtype)
+        self.decoder = build_decoder(config, dtype)
         self.flatten_codes = keras.layers.Reshape(
             (grid_size * grid_size,), dtype=dtype, name="codes"
         )
@@ -159,6 +166,8 @@ class VQGAN(Backbone):
         self.out_channels = config["out_channels"]
         self.norm_groups = config["norm_groups"]
         self.grid_size = grid_size
+        # Compiled `encode` / `decode`, one per input shape and dtype.
+        self._compiled_calls = CompiledCalls(self)
 
     @property
     def num_codes(self):
@@ -168,12 +177,13 @@ class VQGAN(Backbone):
     def encode(self, images):
         """Image codes: `[B, R, R, C]` in `[-1, 1]` -> int32 `[B, grid**2]`.
 
-        Codes are row-major over the `grid x grid` latent map.
+        Codes are row-major over the `grid x grid` latent map. Called
+        directly (not inside a traced function), the call is compiled on
+        its first use for each input shape and dtype (`jax.jit` on JAX, a
+        `tf.function` on TensorFlow; PyTorch runs eagerly).
         """
         images = self._check_images(images)
-        latents = self.quant_conv(self.encoder(images))
-        codes, _ = self.quantize(latents)
-        return ops.reshape(codes, (-1, self.num_codes))
+        return self._compiled_calls.call("encode", self._encode, images)
 
     def decode(self, codes):
         """Images of codes: int `[B, grid**2]` -> `[B, R, R, out_channels]`.
@@ -181,9 +191,19 @@ class VQGAN(Backbone):
         The output is the raw decoder output (not clipped to `[-1, 1]`).
         Code values are range-checked when they are concrete (eager calls);
         inside a traced function they cannot be, and out-of-range codes then
-        give undefined rows.
+        give undefined rows. Compiled per input shape and dtype as `encode`.
         """
         codes = self._check_codes(codes)
+        return self._compiled_calls.call("decode", self._decode, codes)
+
+    def _encode(self, images):
+        """`encode` without the checks and compilation."""
+        latents = self.quant_conv(self.encoder(images))
+        codes, _ = self.quantize(latents)
+        return ops.reshape(codes, (-1, self.num_codes))
+
+    def _decode(self, codes):
+        """`decode` without the checks and compilation."""
         vectors = self.quantize.lookup(codes)
         vectors = ops.reshape(
             vectors, (-1, self.grid_size, self.grid_size, self.embed_dim)
@@ -347,293 +367,6 @@ class VQGAN(Backbone):
         return config
 
 
-# --- configuration ---------------------------------------------------------
-
-CONFIG_FIELDS = (
-    "image_size",
-    "channels",
-    "channel_multipliers",
-    "num_res_blocks",
-    "attention_resolutions",
-    "z_channels",
-    "codebook_size",
-    "embed_dim",
-    "in_channels",
-    "out_channels",
-    "norm_groups",
-)
-
-
-def _positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
-        )
-    if value < minimum:
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: {name}={value!r}"
-        )
-    return int(value)
-
-
-def _int_tuple(name, values, allow_empty):
-    if isinstance(values, (int, np.integer)) or not hasattr(values, "__iter__"):
-        raise ValueError(
-            f"`{name}` must be a sequence of positive ints. "
-            f"Received: {name}={values!r}"
-        )
-    values = tuple(values)
-    if not values and not allow_empty:
-        raise ValueError(
-            f"`{name}` must not be empty. Received: {name}={values!r}"
-        )
-    return tuple(_positive_int(f"{name}[{i}]", v) for i, v in enumerate(values))
-
-
-def validate_vqgan_config(
-    image_size,
-    channels,
-    channel_multipliers,
-    num_res_blocks,
-    attention_resolutions,
-    z_channels,
-    codebook_size,
-    embed_dim,
-    in_channels=3,
-    out_channels=3,
-    norm_groups=NORM_GROUPS,
-):
-    """Checks a VQ-GAN configuration; returns it as a normalised dict.
-
-    Raises a `ValueError` naming the field, the expectation and the value.
-    """
-    config = {
-        "image_size": _positive_int("image_size", image_size),
-        "channels": _positive_int("channels", channels),
-        "channel_multipliers": _int_tuple(
-            "channel_multipliers", channel_multipliers, allow_empty=False
-        ),
-        "num_res_blocks": _positive_int("num_res_blocks", num_res_blocks),
-        "attention_resolutions": _int_tuple(
-            "attention_resolutions", attention_resolutions, allow_empty=True
-        ),
-        "z_channels": _positive_int("z_channels", z_channels),
-        "codebook_size": _positive_int("codebook_size", codebook_size),
-        "embed_dim": _positive_int("embed_dim", embed_dim),
-        "in_channels": _positive_int("in_channels", in_channels),
-        "out_channels": _positive_int("out_channels", out_channels),
-        "norm_groups": _positive_int("norm_groups", norm_groups),
-    }
-    if config["z_channels"] != config["embed_dim"]:
-        raise ValueError(
-            "`z_channels` must equal `embed_dim` (the quantizer reads the "
-            "encoder's channels as code vectors, as in the original). "
-            f"Received: z_channels={z_channels}, embed_dim={embed_dim}"
-        )
-    halvings = len(config["channel_multipliers"]) - 1
-    if config["image_size"] % (2**halvings) != 0:
-        raise ValueError(
-            f"`image_size` must be divisible by 2**{halvings} (one halving "
-            "per extra entry of `channel_multipliers`). Received: "
-            f"image_size={image_size}, channel_multipliers="
-            f"{tuple(config['channel_multipliers'])}"
-        )
-    for i, multiplier in enumerate(config["channel_multipliers"]):
-        width = config["channels"] * multiplier
-        if width % config["norm_groups"] != 0:
-            raise ValueError(
-                f"`channels * channel_multipliers[{i}]` must be divisible by "
-                f"`norm_groups`. Received: channels={channels}, "
-                f"channel_multipliers[{i}]={multiplier}, "
-                f"norm_groups={config['norm_groups']}"
-            )
-    return config
-
-
-def _grid_size(config):
-    levels = len(config["channel_multipliers"])
-    return config["image_size"] // 2 ** (levels - 1)
-
-
-def _level_resolutions(config):
-    """Feature-map size of each level, from full resolution down."""
-    return [
-        config["image_size"] // 2**level
-        for level in range(len(config["channel_multipliers"]))
-    ]
-
-
-# --- encoder and decoder graphs ---------------------------------------------
-
-
-def _conv(filters, kernel_size, name, dtype):
-    return host_conv2d(
-        filters, kernel_size, padding="same", dtype=dtype, name=name
-    )
-
-
-def _swish(name, dtype):
-    return keras.layers.Activation("silu", dtype=dtype, name=name)
-
-
-def _middle(x, groups, dtype):
-    def block(name):
-        return VQGANResBlock(x.shape[-1], groups=groups, dtype=dtype, name=name)
-
-    x = block("mid_block_1")(x)
-    x = VQGANAttentionBlock(groups=groups, dtype=dtype, name="mid_attn_1")(x)
-    return block("mid_block_2")(x)
-
-
-def _output_head(x, filters, groups, dtype):
-    x = host_group_norm(
-        groups=groups, epsilon=1e-6, dtype=dtype, name="norm_out"
-    )(x)
-    x = _swish("swish_out", dtype)(x)
-    return _conv(filters, 3, "conv_out", dtype)(x)
-
-
-def _build_encoder(config, dtype):
-    """image [B, R, R, in] -> latents [B, grid, grid, z_channels]."""
-    size = config["image_size"]
-    multipliers = config["channel_multipliers"]
-    groups = config["norm_groups"]
-    images = keras.Input((size, size, config["in_channels"]), name="images")
-    x = _conv(config["channels"], 3, "conv_in", dtype)(images)
-    resolutions = _level_resolutions(config)
-    for level, multiplier in enumerate(multipliers):
-        for block in range(config["num_res_blocks"]):
-            x = VQGANResBlock(
-                config["channels"] * multiplier,
-                groups=groups,
-                dtype=dtype,
-                name=f"down_{level}_block_{block}",
-            )(x)
-            if resolutions[level] in config["attention_resolutions"]:
-                x = VQGANAttentionBlock(
-                    groups=groups, dtype=dtype, name=f"down_{level}_attn_{block}"
-                )(x)
-        if level != len(multipliers) - 1:
-            x = VQGANDownsample(dtype=dtype, name=f"down_{level}_downsample")(x)
-    x = _middle(x, groups, dtype)
-    x = _output_head(x, config["z_channels"], groups, dtype)
-    return keras.Model(images, x, name="encoder")
-
-
-def _build_decoder(config, dtype):
-    """latents [B, grid, grid, z_channels] -> images [B, R, R, out]."""
-    grid = _grid_size(config)
-    multipliers = config["channel_multipliers"]
-    groups = config["norm_groups"]
-    latents = keras.Input((grid, grid, config["z_channels"]), name="latents")
-    x = _conv(config["channels"] * multipliers[-1], 3, "conv_in", dtype)(
-        latents
-    )
-    x = _middle(x, groups, dtype)
-    resolutions = _level_resolutions(config)
-    # Levels run from the lowest resolution up; `up_0` is the lowest.
-    for index, level in enumerate(reversed(range(len(multipliers)))):
-        for block in range(config["num_res_blocks"] + 1):
-            x = VQGANResBlock(
-                config["channels"] * multipliers[level],
-                groups=groups,
-                dtype=dtype,
-                name=f"up_{index}_block_{block}",
-            )(x)
-            if resolutions[level] in config["attention_resolutions"]:
-                x = VQGANAttentionBlock(
-                    groups=groups, dtype=dtype, name=f"up_{index}_attn_{block}"
-                )(x)
-        if level != 0:
-            x = VQGANUpsample(dtype=dtype, name=f"up_{index}_upsample")(x)
-    x = _output_head(x, config["out_channels"], groups, dtype)
-    return keras.Model(latents, x, name="decoder")
-
-
-# --- parameter count ---------------------------------------------------------
-
-
-def _conv_params(kernel_size, in_channels, out_channels):
-    return kernel_size * kernel_size * in_channels * out_channels + out_channels
-
-
-def _res_block_params(in_channels, out_channels):
-    params = 2 * in_channels + _conv_params(3, in_channels, out_channels)
-    params += 2 * out_channels + _conv_params(3, out_channels, out_channels)
-    if in_channels != out_channels:
-        params += _conv_params(1, in_channels, out_channels)
-    return params
-
-
-def _attention_params(channels):
-    return 2 * channels + 4 * _conv_params(1, channels, channels)
-
-
-def count_vqgan_parameters(config):
-    """Number of parameters of a VQ-GAN config, without building it.
-
-    Args:
-        config: dict of `VQGAN` constructor arguments (missing fields take
-            the constructor defaults; `name`, `dtype`, ... are ignored).
-
-    Example:
-
-    ```python
-    from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
-    from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
-
-    config = vqgan_presets["vqgan_imagenet_f16_16384"]["config"]
-    count_vqgan_parameters(config)  # 76073859
-    ```
-    """
-    defaults = {
-        "image_size": 256,
-        "channels": 128,
-        "channel_multipliers": (1, 1, 2, 2, 4),
-        "num_res_blocks": 2,
-        "attention_resolutions": (16,),
-        "z_channels": 256,
-        "codebook_size": 16384,
-        "embed_dim": 256,
-    }
-    defaults.update({k: v for k, v in config.items() if k in CONFIG_FIELDS})
-    c = validate_vqgan_config(**defaults)
-    widths = [c["channels"] * m for m in c["channel_multipliers"]]
-    resolutions = _level_resolutions(c)
-    attention = c["attention_resolutions"]
-    middle = 2 * _res_block_params(widths[-1], widths[-1])
-    middle += _attention_params(widths[-1])
-
-    encoder = _conv_params(3, c["in_channels"], c["channels"])
-    width = c["channels"]
-    for level, out in enumerate(widths):
-        for _ in range(c["num_res_blocks"]):
-            encoder += _res_block_params(width, out)
-            width = out
-            if resolutions[level] in attention:
-                encoder += _attention_params(width)
-        if level != len(widths) - 1:
-            encoder += _conv_params(3, width, width)
-    encoder += middle + 2 * width + _conv_params(3, width, c["z_channels"])
-
-    decoder = _conv_params(3, c["z_channels"], widths[-1]) + middle
-    width = widths[-1]
-    for level in reversed(range(len(widths))):
-        for _ in range(c["num_res_blocks"] + 1):
-            decoder += _res_block_params(width, widths[level])
-            width = widths[level]
-            if resolutions[level] in attention:
-                decoder += _attention_params(width)
-        if level != 0:
-            decoder += _conv_params(3, width, width)
-    decoder += 2 * width + _conv_params(3, width, c["out_channels"])
-
-    quantizer = c["codebook_size"] * c["embed_dim"]
-    quant_convs = _conv_params(1, c["z_channels"], c["z_channels"])
-    quant_convs += _conv_params(1, c["embed_dim"], c["z_channels"])
-    return encoder + decoder + quantizer + quant_convs
-
-
 # --- helpers -----------------------------------------------------------------
 
 
@@ -641,17 +374,6 @@ def _concrete_values(tensor):
     """The values of `tensor` as numpy, or None while it is being traced."""
     if isinstance(tensor, np.ndarray):
         return tensor
-    backend = keras.config.backend()
-    if backend == "jax":
-        import jax
-
-        if isinstance(tensor, jax.core.Tracer):
-            return None
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        if not tf.executing_eagerly():
-            return None
-    if isinstance(tensor, keras.KerasTensor):
+    if is_traced(tensor):
         return None
     return np.asarray(ops.convert_to_numpy(tensor))

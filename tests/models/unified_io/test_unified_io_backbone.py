@@ -8,7 +8,7 @@ from tests.conftest import backbone_inputs
 
 from keras_uio import UnifiedIOBackbone
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
-from keras_uio.models.unified_io.unified_io_backbone import count_backbone_parameters
+from keras_uio.models.unified_io.unified_io_parameter_count import count_backbone_parameters
 from keras_uio.testing import assert_vqgan_codes_match
 
 TOL = 1e-4

@@ -8,7 +8,7 @@ import pytest
 from keras_uio.convert.checkpoint import read_checkpoint_shapes
 from keras_uio.convert.vqgan_weights import load_vqgan_checkpoint
 from keras_uio.models.vqgan.vqgan import VQGAN
-from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
+from keras_uio.models.vqgan.vqgan_config import count_vqgan_parameters
 from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 from keras_uio.testing import assert_vqgan_codes_match
 
