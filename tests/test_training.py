@@ -252,6 +252,23 @@ def test_gradient_accumulation_argument_is_checked(tiny_proto):
     assert model.optimizer.gradient_accumulation_steps == 3
 
 
+def test_fit_on_an_iterator_of_ready_batches(tiny_proto):
+    """`fit` takes an iterator of preprocessed `(x, y, sample_weight)`
+    batches, as `Mixture.batches` yields them, without preprocessing again."""
+    model, (x, y, sw) = _small_model_and_batch(tiny_proto)
+
+    def batches():
+        while True:
+            yield x, y, sw
+
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = model.fit(batches(), steps_per_epoch=2, epochs=4, verbose=0)
+    losses = history.history["loss"]
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="do not pass them separately"):
+        model.fit(batches(), y, steps_per_epoch=1)
+
+
 def test_mixed_bfloat16_training(tiny_proto):
     import ml_dtypes
 

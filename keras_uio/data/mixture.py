@@ -316,7 +316,9 @@ class Mixture:
         """Infinite iterator of preprocessed NumPy batches `(x, y, sw)`.
 
         See `preprocess_examples` for the contents; `image_targets`
-        defaults to `self.image_targets()`.
+        defaults to `self.image_targets()`. `UnifiedIO.fit` takes the
+        iterator as it is: `model.fit(mixture.batches(model.preprocessor,
+        8), steps_per_epoch=1000)`.
         """
         batch_size = check_batch_size(batch_size)
         if image_targets is None:

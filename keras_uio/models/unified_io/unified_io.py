@@ -1,3 +1,4 @@
+import collections.abc
 import os
 
 import keras
@@ -220,6 +221,29 @@ class UnifiedIO(Seq2SeqLM):
         if isinstance(x, dict) and "text_encoder_inputs" in x:
             return keras.utils.pack_x_y_sample_weight(x, y, sample_weight)
         return super().preprocess_samples(x, y, sample_weight)
+
+    def fit(self, x=None, y=None, **kwargs):
+        """`keras.Model.fit`, also on an iterator of ready batches.
+
+        Raw examples and preprocessed arrays go through keras-hub's
+        pipeline as usual. A Python iterator or generator of preprocessed
+        `(x, y, sample_weight)` batches (e.g. `Mixture.batches`) or a
+        `keras.utils.PyDataset` is handed to Keras as it is (keras-hub's
+        pipeline would read the iterator as one unbatched sample); pass
+        `steps_per_epoch` for an endless one.
+        """
+        if isinstance(x, keras.utils.PyDataset) or (
+            isinstance(x, collections.abc.Iterator) and not isinstance(x, dict)
+        ):
+            if y is not None or kwargs.get("sample_weight") is not None:
+                raise ValueError(
+                    "`fit` on an iterator of batches reads `y` and "
+                    "`sample_weight` from each batch; do not pass them "
+                    "separately."
+                )
+            kwargs.setdefault("shuffle", False)  # an iterator cannot be
+            return keras.Model.fit(self, x, **kwargs)
+        return super().fit(x, y, **kwargs)
 
     def compile(
         self,
@@ -557,9 +581,10 @@ class UnifiedIO(Seq2SeqLM):
     def predict_tasks(self, examples, **kwargs):
         """Structured answers for a mixed batch of task examples.
 
-        See `keras_uio.tasks.predict.predict_tasks` for the arguments
-        (`num_decodes`, `greedy`, `seed`, `max_text_length`, `truncate`,
-        `average_loss`) and the results.
+        A thin call of `predict_tasks` in the `tasks` package's `predict.py`
+        (the task layer sits above the models and is imported on call); see
+        it for the arguments (`num_decodes`, `greedy`, `seed`,
+        `max_text_length`, `truncate`, `average_loss`) and the results.
         """
         from keras_uio import tasks  # the layer above models, used on call
 
