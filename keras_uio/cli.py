@@ -32,11 +32,11 @@ def _info(args):
 
     from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
     from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
-    from keras_uio.models.unified_io.unified_io_backbone import (
+    from keras_uio.models.unified_io.unified_io_parameter_count import (
         count_backbone_parameters,
     )
     from keras_uio.models.vqgan.vqgan import VQGAN
-    from keras_uio.models.vqgan.vqgan import count_vqgan_parameters
+    from keras_uio.models.vqgan.vqgan_config import count_vqgan_parameters
     from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq_presets
 
     print(f"keras-uio on Keras {keras.__version__}, backend {keras.config.backend()}")
@@ -289,7 +289,8 @@ def _task_inputs(task, args):
 
 def _print_result(task, result, options=None):
     """The answer, and with answer options every option's loss."""
-    print(f"{task.name}: {result.get('text', '')!r}")
+    if result.get("text") or task.output_mode == "text":
+        print(f"{task.name}: {result.get('text', '')!r}")
     losses = result.get("option_losses")
     if options is not None and losses is not None:
         if len(losses) != len(options):
@@ -305,6 +306,70 @@ def _print_result(task, result, options=None):
         print(f"note: {error}")
 
 
+def _writes_picture(task, example):
+    """Whether `predict` saves a picture: for an input image or an image,
+    box or dense output."""
+    return "image" in example or task.output_mode != "text"
+
+
+def _picture_path(task, example, args):
+    """Where the picture goes (`--output`, default `OUT/TASK.png`), checked
+    before the model loads: a file name Pillow can write, in a folder that
+    can be created or written."""
+    from PIL import Image
+
+    if not _writes_picture(task, example):
+        if args.output is not None:
+            raise UserInputError(
+                f"--output {args.output!r}: task {task.name!r} answers in "
+                "text and draws no picture (its answer goes to --out)."
+            )
+        return None
+    path = args.output or os.path.join(args.out, f"{task.name}.png")
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise UserInputError(
+            f"--output {path!r} is a folder; give a file name such as "
+            f"{os.path.join(path, task.name + '.png')!r}."
+        )
+    extension = os.path.splitext(path)[1].lower()
+    Image.init()
+    writable = sorted(
+        e for e, f in Image.registered_extensions().items() if f in Image.SAVE
+    )
+    if extension not in writable:
+        raise UserInputError(
+            f"--output {path!r} must end in an image extension Pillow can "
+            "write (.png, .jpg, .webp, ...), got "
+            f"{extension or 'no extension'!r}."
+        )
+    check_output_dir(os.path.dirname(path), "--output's folder")
+    return path
+
+
+def _save_picture(task, example, result, path):
+    """text_to_image (or any image made from text alone): the generated
+    image itself; otherwise the prediction drawn on the input."""
+    import numpy as np
+    from PIL import Image
+
+    from keras_uio.tasks.visualize import draw_result
+
+    generated = result.get("image")
+    if "image" not in example and generated is not None:
+        generated = np.asarray(generated)
+        if generated.dtype != np.uint8:
+            generated = (np.clip(generated, 0, 1) * 255).round().astype(np.uint8)
+        picture = Image.fromarray(generated[..., :3])
+    else:
+        picture = draw_result(example.get("image"), result)
+    if os.path.splitext(path)[1].lower() in (".jpg", ".jpeg"):
+        picture = picture.convert("RGB")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    picture.save(path)
+    return picture
+
+
 def _predict(args):
     import json
 
@@ -312,9 +377,12 @@ def _predict(args):
 
     task = get_task(args.task)
     check_output_dir(args.out, "--out")
+    blank = [t for t in args.text or [] if not t.strip()]
+    if blank:
+        raise UserInputError(f"--text must not be empty, got {blank[0]!r}.")
     example = _task_inputs(task, args)
+    picture_path = _picture_path(task, example, args)
     from keras_uio.models.unified_io.unified_io import UnifiedIO
-    from keras_uio.tasks.visualize import draw_result
     from keras_uio.tasks.visualize import to_json
 
     model = UnifiedIO.from_preset(args.preset)
@@ -333,11 +401,9 @@ def _predict(args):
         json.dump(to_json(result), f, indent=2)
     _print_result(task, result, args.options)
     print(f"wrote {json_path}")
-    if "image" in example or task.output_mode != "text":
-        picture = draw_result(example.get("image"), result)
-        png_path = os.path.join(args.out, f"{task.name}.png")
-        picture.save(png_path)
-        print(f"wrote {png_path}")
+    if picture_path is not None:
+        picture = _save_picture(task, example, result, picture_path)
+        print(f"wrote {picture_path} ({picture.width}x{picture.height})")
     return 0
 
 
@@ -468,6 +534,12 @@ def _add_predict(commands):
         help="sampling seed, 0..2**31-1",
     )
     predict.add_argument("--out", default="keras_uio_output", help="output folder")
+    predict.add_argument(
+        "--output", default=None,
+        help="the picture to write (default OUT/TASK.png): for text_to_image "
+        "the generated image, for tasks with an input image the prediction "
+        "drawn on it",
+    )
     predict.set_defaults(run=_predict)
 
 

@@ -399,3 +399,80 @@ def test_start_up_noise_filter_keeps_real_messages():
     assert is_noise("I0000 00:00:1 123 cudart_stub.cc:31] Could not find cuda drivers")
     assert is_noise("WARNING: All log messages before absl::InitializeLog() is called")
     assert not is_noise("UserWarning: something real happened")
+
+
+# ------------------------------------------------ predict text_to_image
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["--text", "a green circle", "--output", "{dir}"], ["is a folder"]),
+        (["--text", "a green circle", "--output", "{dir}/pic.txt"],
+         ["image extension", "'.txt'"]),
+        (["--text", "a green circle", "--output", "{dir}/pic"],
+         ["image extension", "no extension"]),
+        (["--text", "a green circle", "--output", "{file}/pic.png"],
+         ["--output's folder", "is an existing file"]),
+        (["--text", "  "], ["--text must not be empty"]),
+        ([], ["needs description (--text)"]),
+        (["--text", "a green circle", "--image", "{png}"],
+         ["has no input for --image"]),
+    ],
+)
+def test_predict_text_to_image_bad_input(no_model, capsys, tmp_path, a_file,
+                                         red_png, argv, fragments):
+    argv = [a.format(dir=tmp_path, file=a_file, png=red_png) for a in argv]
+    assert_user_error(["predict", "--task", "text_to_image", "--out",
+                       str(tmp_path / "out")] + argv, capsys, *fragments)
+
+
+def test_output_for_a_task_that_draws_nothing(no_model, capsys, tmp_path):
+    assert_user_error(
+        ["predict", "--task", "summarization", "--text", "a long text",
+         "--output", str(tmp_path / "a.png")],
+        capsys, "draws no picture",
+    )
+
+
+def test_predict_text_to_image_writes_the_generated_picture(
+        fake_model, capsys, tmp_path):
+    generated = np.linspace(0, 1, 32 * 32 * 3, dtype="float32").reshape(32, 32, 3)
+    fake_model.result = {"task": "text_to_image", "text": "", "errors": [],
+                         "image": generated}
+    out = tmp_path / "out"
+    code, stdout, err = run(["predict", "--task", "text_to_image", "--text",
+                             "a green circle", "--out", str(out)], capsys)
+    assert code == 0, err
+    (examples, _), = fake_model.calls
+    assert examples[0] == {"task": "text_to_image",
+                           "description": "a green circle"}
+    # The default: OUT/text_to_image.png, the picture itself (no panel).
+    saved = np.asarray(Image.open(out / "text_to_image.png"))
+    np.testing.assert_array_equal(saved, np.round(generated * 255))
+    assert f"wrote {out / 'text_to_image.png'} (32x32)" in stdout
+    picture = tmp_path / "new" / "folder" / "circle.jpg"
+    code, stdout, err = run(["predict", "--task", "text_to_image", "--text",
+                             "a green circle", "--out", str(out),
+                             "--output", str(picture)], capsys)
+    assert code == 0, err
+    assert Image.open(picture).size == (32, 32)
+    assert f"wrote {picture} (32x32)" in stdout
+
+
+def test_text_to_image_with_the_bundled_model(capsys, tmp_path):
+    """The issue's command: `keras-uio predict --preset uio_tiny_easyvqa
+    --task text_to_image --text "a green circle"` writes the picture."""
+    picture = tmp_path / "green_circle.png"
+    code, stdout, err = run(
+        ["predict", "--preset", "uio_tiny_easyvqa", "--task", "text_to_image",
+         "--text", "a green circle", "--out", str(tmp_path / "out"),
+         "--output", str(picture)],
+        capsys,
+    )
+    assert code == 0, err
+    saved = json.loads((tmp_path / "out" / "text_to_image.json").read_text())
+    generated = np.asarray(saved["image"], np.float32)
+    assert generated.shape == (32, 32, 3)  # the bundled model draws 32x32
+    pixels = np.asarray(Image.open(picture))
+    np.testing.assert_array_equal(
+        pixels, np.round(np.clip(generated, 0, 1) * 255).astype(np.uint8))
+    assert f"wrote {picture} (32x32)" in stdout

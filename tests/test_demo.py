@@ -5,14 +5,17 @@ whole 1000-image test split (`keras-uio demo --num-images 1000`), checked
 here on the first 100 test images.
 """
 
+import html
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from keras_uio import demo
 from keras_uio.data import easy_vqa
@@ -95,7 +98,7 @@ def test_bundled_preset_clears_thresholds(evaluation, metric):
 
 
 def test_bundled_preset_size_and_training_record():
-    from keras_uio.models.unified_io.unified_io_backbone import (
+    from keras_uio.models.unified_io.unified_io_preset_loading import (
         bundled_preset_path,
     )
 
@@ -111,8 +114,10 @@ def test_bundled_preset_size_and_training_record():
     assert record["seconds"]["total"] < 2 * 3600
 
 
-def test_demo_command_writes_a_complete_gallery(tmp_path):
-    out = tmp_path / "demo"
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """`keras-uio demo` on 8 test images, 4 in the gallery (stdout a pipe)."""
+    out = tmp_path_factory.mktemp("demo_run") / "demo"
     result = subprocess.run(
         [sys.executable, "-m", "keras_uio.cli", "demo", "--out", str(out),
          "--num-images", "8", "--gallery-images", "4"],
@@ -120,14 +125,228 @@ def test_demo_command_writes_a_complete_gallery(tmp_path):
         env={**os.environ, "KERAS_BACKEND": "jax"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_demo_command_writes_a_complete_gallery(demo_run):
+    out, result = demo_run
     assert "Gallery:" in result.stdout
+    # stdout is not a terminal: no progress bars.
+    for title, _ in demo.TASK_GROUPS:
+        assert f"{title:>20}" not in result.stdout  # as a bar names it
+    assert "%|" not in result.stdout and "example/s" not in result.stdout
     page = (out / "index.html").read_text()
-    referenced = set(re.findall(r"<img src='([^']+)'>", page))
+    referenced = set(re.findall(r"<img src='([^']+)'", page))
     written = {p.name for p in out.iterdir() if p.suffix == ".png"}
-    assert written and referenced == written
+    # 4 images x (input + 5 tasks + text-to-image).
+    assert len(written) == 4 * 7 and referenced == written
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_images"] == 8
     assert 0.0 <= metrics["vqa_accuracy"] <= 1.0
+    for key in THRESHOLDS:
+        assert f"<td>{key}</td><td class='value'>{metrics[key]:.3f}</td>" in page
+
+
+# ----------------------------------------------------------- the gallery
+def _hand_made(record, box=None, mask=None):
+    """Results of every demo task for `record`, as `evaluate_easy_vqa`
+    returns them (right answers unless `box` / `mask` say otherwise)."""
+    return {
+        "vqa": [{"answer": a} for _, a in record["questions"]],
+        "captioning": [{"caption": record["caption"]}],
+        "image_classification": [{"label": record["shape"]}],
+        "localization": [{"boxes": (record["box"] if box is None else
+                                    np.asarray(box, float))[None]}],
+        "object_detection": [{"boxes": record["box"][None],
+                              "labels": [record["shape"]]}],
+        "segmentation": [{"masks": (record["mask"] if mask is None else
+                                    mask)[None]}],
+        "text_to_image": [{"image": np.full((32, 32, 3), 0.5, "float32")}],
+        "text_to_image_judged": {"color": "gray", "shape": record["shape"]},
+    }
+
+
+def test_boxes_are_drawn_inside_the_picture():
+    image = np.full((64, 64, 3), 255, np.uint8)
+    magenta = np.array(demo.PREDICTION_COLOR)
+    green = np.array(demo.TRUTH_COLOR)
+    # A box that runs past the right and bottom edges, and the truth.
+    picture, drawn = demo.draw_boxes(image, [[50, 40, 80, 90]],
+                                     truth=[3, 43, 13, 53], scale=2)
+    pixels = np.asarray(picture)
+    assert picture.size == (128, 128) and drawn == 1
+    is_magenta = np.all(pixels == magenta, axis=-1)
+    # All four sides of the cut box are inside the picture: left x=100,
+    # top y=80, right and bottom on the last column and row.
+    assert is_magenta[80:128, 100].all() and is_magenta[80, 100:128].all()
+    assert is_magenta[80:128, 127].all() and is_magenta[127, 100:128].all()
+    assert not is_magenta[:78].any() and not is_magenta[:, :98].any()
+    is_green = np.all(pixels == green, axis=-1)
+    assert is_green[86:106, 6].all() and is_green[86, 6:26].all()
+    # A box with no area inside the image is not drawn.
+    picture, drawn = demo.draw_boxes(image, [[70, 70, 90, 90]], scale=2)
+    assert drawn == 0 and (np.asarray(picture) == 255).all()
+
+
+def test_masks_are_tinted_whole_on_one_panel():
+    image = np.full((64, 64, 3), 200, np.uint8)
+    mask = np.zeros((64, 64), bool)
+    mask[40:64, 50:64] = True  # touches the right and bottom edges
+    truth = np.zeros((64, 64), bool)
+    truth[10:20, 10:20] = True
+    pixels = np.asarray(demo.draw_mask(image, mask, truth=truth, scale=3))
+    assert pixels.shape == (192, 192, 3)  # the input's frame, no 2nd panel
+    big = np.kron(mask, np.ones((3, 3), bool))
+    changed = np.any(pixels != 200, axis=-1)
+    assert changed[big].all()  # every mask pixel shows
+    truth_edge = np.all(pixels == demo.TRUTH_COLOR, axis=-1)
+    assert truth_edge[30, 30:60].all() and not truth_edge[35:55, 35:55].any()
+    assert not changed[~big & ~truth_edge].any()
+
+
+def test_gallery_page_shows_metrics_prompts_answers_and_drawings(tmp_path):
+    records = easy_vqa.load_records("test", limit=2)
+    results = [_hand_made(records[0], box=[50, 40, 80, 90]),
+               _hand_made(records[1])]
+    metrics = demo._metrics(records, results)
+    metrics["preset"] = "hand-made"
+    path = demo.write_gallery(str(tmp_path), records, results, metrics)
+    page = open(path).read()
+    assert "<h2>Metrics</h2>" in page
+    for key in ("vqa_accuracy", "localization_mean_iou",
+                "text_to_image_agreement"):
+        assert f"<td>{key}</td><td class='value'>{metrics[key]:.3f}</td>" in page
+    figures = re.findall(r"<figure.*?</figure>", page)
+    assert len(figures) == 2 * 7
+    for figure in figures:
+        img, caption = re.fullmatch(
+            r"<figure[^>]*>(<img [^>]*>)<figcaption>(.*)</figcaption></figure>",
+            figure).groups()  # the image, then its caption under it
+        assert "answer: <b>" in caption or "truth: <b>" in caption, caption
+        if "_input.png" not in img:
+            assert "prompt: <i>" in caption, caption
+        name = re.search(r"src='([^']+)'", img).group(1)
+        width = int(re.search(r"width='(\d+)'", img).group(1))
+        assert Image.open(tmp_path / name).size == (width, width) == (128, 128)
+    loc = next(f for f in figures if "test_0_localization" in f)
+    assert html.escape('Which region does the text " triangle " describe ?') in loc
+    assert "at (50, 40)-(80, 90)" in loc and "IoU 0.00" in loc
+    assert "What is the segmentation of" in page
+    for (question, answer) in records[1]["questions"]:
+        assert f"{html.escape(question)} <b>{answer}</b>" in page
+    # Text to image: each caption right above the picture drawn from it.
+    table = page[page.index("<table class='drawings'>"):]
+    captions_row, drawings_row = re.findall(r"<tr>(.*?)</tr>", table)
+    captions = re.findall(r"<td class='caption'>(.*?)</td>", captions_row)
+    drawn_from = re.findall(r"alt='drawn from the caption ([^']*)'",
+                            drawings_row)
+    assert captions == drawn_from == [r["caption"] for r in records]
+    assert "read back: <b>gray</b>" in drawings_row
+
+
+# ------------------------------------------------------------ progress
+class FakeModel:
+    """Stands in for `UnifiedIO` in `evaluate_easy_vqa`."""
+
+    class preprocessor:
+        tokenizer = None
+
+    def predict_tasks(self, examples, greedy):
+        out = []
+        for ex in examples:
+            name = getattr(ex["task"], "name", ex["task"])
+            out.append({"task": name, "text": "yes", "answer": "yes",
+                        "image": np.zeros((32, 32, 3), "float32")})
+        return out
+
+
+def test_a_progress_bar_per_task_group(capsys):
+    records = easy_vqa.load_records("test", limit=3)
+    questions = sum(len(r["questions"]) for r in records)
+    demo.evaluate_easy_vqa(FakeModel(), records, batch_size=4, progress=True)
+    out = capsys.readouterr().out
+    sizes = {"short text": 2 * 3 + questions, "detection": 3,
+             "scored options": 3, "images": 2 * 3,
+             demo.JUDGE_GROUP: 2 * 3}
+    assert [t for t, _ in demo.TASK_GROUPS] + [demo.JUDGE_GROUP] == list(sizes)
+    for title, size in sizes.items():
+        assert title in out
+        assert f"{size}/{size}" in out, (title, out)
+    positions = [out.index(title) for title in sizes]
+    assert positions == sorted(positions)
+    demo.evaluate_easy_vqa(FakeModel(), records, batch_size=4, progress=False)
+    assert capsys.readouterr().out == ""
+
+
+# ------------------------------------------------ the page in a browser
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const report = {images: [], pageWidth: document.documentElement.scrollWidth};
+  for (const img of document.images) {
+    const box = img.getBoundingClientRect();
+    const cell = (img.closest("td") || document.body).getBoundingClientRect();
+    report.images.push({
+      src: img.getAttribute("src"), complete: img.complete,
+      naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight,
+      inCell: box.left >= cell.left && box.right <= cell.right
+        && box.top >= cell.top && box.bottom <= cell.bottom,
+    });
+  }
+  const pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify(report);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("headless Chromium is not installed (Debian: apt-get install "
+                "chromium); it renders the demo's gallery page")
+
+
+def render_in_chromium(page, tmp_path, width=1400):
+    """Loads `page` (an HTML file) in headless Chromium with a script that
+    reports every <img>: loaded or not, natural size, inside its cell."""
+    probe = page.parent / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
+    result = subprocess.run(
+        [_chromium(), "--headless", "--disable-gpu", "--no-sandbox",
+         f"--user-data-dir={tmp_path / 'chromium_profile'}",
+         f"--window-size={width},2000", "--virtual-time-budget=10000",
+         "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.S)
+    assert found, result.stdout[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+def test_gallery_renders_in_chromium(demo_run, tmp_path):
+    out, _ = demo_run
+    report = render_in_chromium(out / "index.html", tmp_path)
+    images = report["images"]
+    written = {p.name for p in out.iterdir() if p.suffix == ".png"}
+    assert {i["src"] for i in images} == written
+    for image in images:
+        assert image["complete"] and image["naturalWidth"] > 0, image
+        size = Image.open(out / image["src"]).size
+        assert (image["naturalWidth"], image["naturalHeight"]) == size
+        assert image["inCell"], image
+    assert report["pageWidth"] <= 1400  # no column pushed off the page
+    # The probe can fail: a missing picture is reported as not loaded.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    Image.new("RGB", (8, 8)).save(broken / "there.png")
+    (broken / "index.html").write_text(
+        "<html><body><img src='there.png'><img src='missing.png'></body></html>")
+    report = render_in_chromium(broken / "index.html", tmp_path)
+    assert [i["naturalWidth"] for i in report["images"]] == [8, 0]
 
 
 def test_training_script_runs_in_fast_mode(tmp_path):
