@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from keras_uio import demo
+from keras_uio import demo_gallery
 from keras_uio.data import easy_vqa
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -168,10 +169,10 @@ def _hand_made(record, box=None, mask=None):
 
 def test_boxes_are_drawn_inside_the_picture():
     image = np.full((64, 64, 3), 255, np.uint8)
-    magenta = np.array(demo.PREDICTION_COLOR)
-    green = np.array(demo.TRUTH_COLOR)
+    magenta = np.array(demo_gallery.PREDICTION_COLOR)
+    green = np.array(demo_gallery.TRUTH_COLOR)
     # A box that runs past the right and bottom edges, and the truth.
-    picture, drawn = demo.draw_boxes(image, [[50, 40, 80, 90]],
+    picture, drawn = demo_gallery.draw_boxes(image, [[50, 40, 80, 90]],
                                      truth=[3, 43, 13, 53], scale=2)
     pixels = np.asarray(picture)
     assert picture.size == (128, 128) and drawn == 1
@@ -184,7 +185,7 @@ def test_boxes_are_drawn_inside_the_picture():
     is_green = np.all(pixels == green, axis=-1)
     assert is_green[86:106, 6].all() and is_green[86, 6:26].all()
     # A box with no area inside the image is not drawn.
-    picture, drawn = demo.draw_boxes(image, [[70, 70, 90, 90]], scale=2)
+    picture, drawn = demo_gallery.draw_boxes(image, [[70, 70, 90, 90]], scale=2)
     assert drawn == 0 and (np.asarray(picture) == 255).all()
 
 
@@ -194,12 +195,12 @@ def test_masks_are_tinted_whole_on_one_panel():
     mask[40:64, 50:64] = True  # touches the right and bottom edges
     truth = np.zeros((64, 64), bool)
     truth[10:20, 10:20] = True
-    pixels = np.asarray(demo.draw_mask(image, mask, truth=truth, scale=3))
+    pixels = np.asarray(demo_gallery.draw_mask(image, mask, truth=truth, scale=3))
     assert pixels.shape == (192, 192, 3)  # the input's frame, no 2nd panel
     big = np.kron(mask, np.ones((3, 3), bool))
     changed = np.any(pixels != 200, axis=-1)
     assert changed[big].all()  # every mask pixel shows
-    truth_edge = np.all(pixels == demo.TRUTH_COLOR, axis=-1)
+    truth_edge = np.all(pixels == demo_gallery.TRUTH_COLOR, axis=-1)
     assert truth_edge[30, 30:60].all() and not truth_edge[35:55, 35:55].any()
     assert not changed[~big & ~truth_edge].any()
 
@@ -210,7 +211,7 @@ def test_gallery_page_shows_metrics_prompts_answers_and_drawings(tmp_path):
                _hand_made(records[1])]
     metrics = demo._metrics(records, results)
     metrics["preset"] = "hand-made"
-    path = demo.write_gallery(str(tmp_path), records, results, metrics)
+    path = demo_gallery.write_gallery(str(tmp_path), records, results, metrics)
     page = open(path).read()
     assert "<h2>Metrics</h2>" in page
     for key in ("vqa_accuracy", "localization_mean_iou",
