@@ -27,16 +27,15 @@ from keras_uio.errors import UserInputError
 from keras_uio.errors import check_output_dir
 
 
-
 def _info(args):
     import keras
     import numpy as np
 
     from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-    from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
     from keras_uio.models.unified_io.unified_io_parameter_count import (
         count_backbone_parameters,
     )
+    from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
     from keras_uio.models.vqgan.vqgan import VQGAN
     from keras_uio.models.vqgan.vqgan_config import count_vqgan_parameters
     from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq_presets

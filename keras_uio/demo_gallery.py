@@ -16,10 +16,10 @@ from PIL import ImageDraw
 from keras_uio.demo import COLOR_QUESTION
 from keras_uio.demo import SHAPE_QUESTION
 from keras_uio.demo import answer_text
-from keras_uio.demo import union_mask
 from keras_uio.demo import box_iou
 from keras_uio.demo import image_task_examples
 from keras_uio.demo import mask_iou
+from keras_uio.demo import union_mask
 
 
 def _prompt(task_name, example):

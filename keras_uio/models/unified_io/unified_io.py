@@ -10,24 +10,19 @@ from keras_uio import preset_checks
 from keras_uio.models.unified_io import unified_io_decoding
 from keras_uio.models.unified_io import unified_io_scoring
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
+from keras_uio.models.unified_io.unified_io_input_checks import ENCODER_INPUT_NAMES
+from keras_uio.models.unified_io.unified_io_input_checks import check_encoder_inputs
+from keras_uio.models.unified_io.unified_io_preprocessor import UnifiedIOPreprocessor
 from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_preset_loading import is_architecture
-from keras_uio.models.unified_io.unified_io_preprocessor import (
-    UnifiedIOPreprocessor,
-)
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 from keras_uio.training import Adafactor
 
-# ImageNet-normalised pixels lie in [-2.12, 2.64]; a magnitude above 8 can
-# only be unnormalised (e.g. 0..255) pixels. (Synthetic standard-normal
-# inputs, as in the benchmarks, stay far below it.)
-_MAX_NORMALIZED_PIXEL = 8.0
 VQGAN_SUBDIR = "vqgan"
-_INPUT_NAMES = ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
-_TRAINING_INPUT_NAMES = _INPUT_NAMES + ("text_decoder_inputs", "text_decoder_masks")
+_TRAINING_INPUT_NAMES = ENCODER_INPUT_NAMES + ("text_decoder_inputs", "text_decoder_masks")
 
 
 def _with_accumulation(optimizer, steps):
@@ -183,7 +178,7 @@ class UnifiedIO(Seq2SeqLM):
                 "or `image_decoder_targets` for image outputs)."
             )
         encoded, encoder_mask = b.encode(
-            *(inputs[k] for k in _INPUT_NAMES),
+            *(inputs[k] for k in ENCODER_INPUT_NAMES),
             image_input_indices=inputs.get("image_input_indices"),
         )
         states = b.decoder_states(
@@ -421,60 +416,6 @@ class UnifiedIO(Seq2SeqLM):
         return super().from_config(config)
 
     # --- input checks --------------------------------------------------------
-    def _check_inputs(self, inputs):
-        if not isinstance(inputs, dict):
-            raise ValueError(
-                "`inputs` must be a dict with keys "
-                f"{list(_INPUT_NAMES)} (preprocessed); received "
-                f"{type(inputs).__name__}."
-            )
-        missing = [k for k in _INPUT_NAMES if k not in inputs]
-        if missing:
-            raise ValueError(
-                f"`inputs` lacks {missing}; expected keys {list(_INPUT_NAMES)}."
-            )
-        b = self.backbone
-        text = np.asarray(inputs["text_encoder_inputs"])
-        images = np.asarray(inputs["image_encoder_inputs"])
-        masks = np.asarray(inputs["image_input_masks"])
-        size, patches = b.image_size, (b.image_size // b.patch_size) ** 2
-        if text.ndim != 2 or not np.issubdtype(text.dtype, np.integer):
-            raise ValueError(
-                "`text_encoder_inputs` must be an int array [batch, length]; "
-                f"received {text.dtype} of shape {text.shape}."
-            )
-        if images.shape != (len(text), size, size, 3):
-            raise ValueError(
-                f"`image_encoder_inputs` must have shape ({len(text)}, {size}, "
-                f"{size}, 3); received {images.shape}."
-            )
-        if masks.shape != (len(text), patches):
-            raise ValueError(
-                f"`image_input_masks` must have shape ({len(text)}, {patches}); "
-                f"received {masks.shape}."
-            )
-        vocab = b.vocabulary_size + b.image_vocabulary_size
-        if text.size and (text.min() < 0 or text.max() >= vocab):
-            raise ValueError(
-                f"`text_encoder_inputs` ids must be in [0, {vocab}); received "
-                f"[{text.min()}, {text.max()}]."
-            )
-        if not np.isin(masks, (0, 1)).all():
-            raise ValueError(
-                "`image_input_masks` must hold only 0 (no patch) and 1; "
-                f"received values {np.unique(masks)[:8].tolist()}."
-            )
-        if not np.isfinite(images).all():
-            raise ValueError("`image_encoder_inputs` contains nan or inf values.")
-        if images.size and np.abs(images).max() > _MAX_NORMALIZED_PIXEL:
-            raise ValueError(
-                "`image_encoder_inputs` must be normalised pixels ((x / 255 - "
-                "mean) / std, within about [-2.2, 2.7]; see "
-                "`UnifiedIOImageConverter`); received values in "
-                f"[{images.min():g}, {images.max():g}]."
-            )
-        return text.astype("int32"), images.astype("float32"), masks.astype("int32")
-
     # --- generation ----------------------------------------------------------
     def _compiled(self, key, sampler):
         """The generate function for one set of static settings (cached)."""
@@ -529,7 +470,7 @@ class UnifiedIO(Seq2SeqLM):
             K, L]`, `beam_scores [B, K]`, best first); it writes the full
             length, with padding after a beam's EOS.
         """
-        text_ids, images, masks = self._check_inputs(inputs)
+        text_ids, images, masks = check_encoder_inputs(self.backbone, inputs)
         b = self.backbone
         if not 1 <= max_text_length <= b.max_decoder_text_length:
             raise ValueError(
@@ -620,7 +561,7 @@ class UnifiedIO(Seq2SeqLM):
         kind and count; JAX and TensorFlow) and reused for calls of the
         same shapes.
         """
-        text_ids, images, masks = self._check_inputs(inputs)
+        text_ids, images, masks = check_encoder_inputs(self.backbone, inputs)
         return unified_io_scoring.option_losses(
             self, text_ids, images, masks, options, option_masks, average_loss
         )

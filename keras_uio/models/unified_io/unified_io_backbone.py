@@ -2,11 +2,11 @@ import math
 import os
 
 import keras
-import numpy as np
 from keras import ops
 from keras_hub.layers import ReversibleEmbedding
 from keras_hub.models import Backbone
 
+from keras_uio import preset_checks
 from keras_uio.layers.attention_bias import AttentionBias
 from keras_uio.layers.attention_bias import key_padding_bias
 from keras_uio.layers.decoder_embedding import DecoderEmbedding
@@ -16,15 +16,14 @@ from keras_uio.layers.encoder_layer import UnifiedIOEncoderLayer
 from keras_uio.layers.host_initializer import HostInitializer
 from keras_uio.layers.modality_logits import ModalityLogits
 from keras_uio.layers.rms_norm import RMSNorm
-from keras_uio import preset_checks
-from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
+from keras_uio.models.unified_io.unified_io_input_checks import check_backbone_inputs
 from keras_uio.models.unified_io.unified_io_layout_map import unified_io_layout_map
 from keras_uio.models.unified_io.unified_io_parameter_count import (
     count_backbone_parameters,
 )
 from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_preset_loading import is_architecture
-
+from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 
 
 def _check_positive(**values):
@@ -476,23 +475,7 @@ class UnifiedIOBackbone(Backbone):
         inputs with ids outside `[0, vocabulary_size +
         image_vocabulary_size)`, masks outside {0, 1} or non-finite
         pixels. Symbolic tensors are skipped."""
-        total = self.vocabulary_size + self.image_vocabulary_size
-        for name in ("text_encoder_inputs", "text_decoder_inputs",
-                     "image_decoder_inputs"):
-            values = _concrete(inputs.get(name))
-            if values is not None and values.size and (
-                    values.min() < 0 or values.max() >= total):
-                raise ValueError(
-                    f"`{name}` ids must be in [0, {total}); received values "
-                    f"in [{values.min()}, {values.max()}]."
-                )
-        for name in ("image_input_masks", "text_decoder_masks"):
-            values = _concrete(inputs.get(name))
-            if values is not None and not np.isin(values, (0, 1)).all():
-                raise ValueError(f"`{name}` must hold only 0 and 1.")
-        images = _concrete(inputs.get("image_encoder_inputs"))
-        if images is not None and not np.isfinite(images).all():
-            raise ValueError("`image_encoder_inputs` contains nan or inf values.")
+        check_backbone_inputs(self, inputs)
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
@@ -619,13 +602,3 @@ class UnifiedIOBackbone(Backbone):
             }
         )
         return config
-
-
-def _concrete(value):
-    """`value` as NumPy when it is a concrete array or tensor, else None."""
-    if value is None or isinstance(value, keras.KerasTensor):
-        return None
-    try:
-        return np.asarray(keras.ops.convert_to_numpy(value))
-    except Exception:  # a traced tensor has no value
-        return None
