@@ -16,7 +16,8 @@ problem an error whose first line names the file:
 - `check_weights_match_model`: the weights file holds exactly the variables
   of the model built from `config.json` (a smaller `num_decoder_layers` in
   the config otherwise loads the first layers and ignores the rest).
-- `check_vocabulary`: the tokenizer's SentencePiece model parses.
+- `check_vocabulary`: the tokenizer's SentencePiece model parses
+  (`check_sentencepiece`: any such file, e.g. one being converted).
 
 Example:
 
@@ -43,6 +44,7 @@ CHECKSUM_FILE = "checksums.json"
 VOCABULARY_FILE = os.path.join("assets", "tokenizer", "vocabulary.spm")
 
 _CHUNK = 1 << 20  # bytes hashed at a time
+_CORRUPT = "The file is corrupt: restore it or save the preset again."
 
 
 def sha256_of(path):
@@ -86,19 +88,28 @@ def write_checksums(preset_dir):
     return record
 
 
+def _read_json(path, what, advice):
+    """The JSON value in `path`; a `ValueError` naming it (`what 'path'`),
+    then `advice`, when it is not valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{what} '{path}' is not valid JSON ({error}). {advice}"
+        ) from None
+
+
 def read_checksums(preset_dir):
     """The `{name: sha256}` recorded in `preset_dir`, or None without a record."""
     path = os.path.join(preset_dir, CHECKSUM_FILE)
     if not os.path.exists(path):
         return None
-    try:
-        with open(path, encoding="utf-8") as file:
-            record = json.load(file)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"Preset checksum record '{path}' is not valid JSON ({error}). "
-            "Restore it, or delete it to load the preset unchecked."
-        ) from None
+    record = _read_json(
+        path,
+        "Preset checksum record",
+        "Restore it, or delete it to load the preset unchecked.",
+    )
     files = record.get("files") if isinstance(record, dict) else None
     if (
         not isinstance(files, dict)
@@ -169,14 +180,7 @@ def check_config(preset_dir):
             "preset folder (write one with `save_to_preset` or "
             "`keras-uio convert`)."
         )
-    try:
-        with open(path, encoding="utf-8") as file:
-            config = json.load(file)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(
-            f"Preset config '{path}' is not valid JSON ({error}). The file "
-            "is corrupt: restore it or save the preset again."
-        ) from None
+    config = _read_json(path, "Preset config", _CORRUPT)
     if not (
         isinstance(config, dict)
         and isinstance(config.get("registered_name"), str)
@@ -209,8 +213,19 @@ def check_vocabulary(preset_dir):
         ValueError: `assets/tokenizer/vocabulary.spm` does not parse.
     """
     path = os.path.join(preset_dir, VOCABULARY_FILE)
-    if not os.path.exists(path):
-        return
+    if os.path.exists(path):
+        check_sentencepiece(path, "Preset vocabulary", _CORRUPT)
+
+
+def check_sentencepiece(path, what, advice):
+    """Raises a `ValueError` naming `path` unless it parses as a
+    SentencePiece model.
+
+    Args:
+        path: the file.
+        what: how the message names it (`"{what} '{path}' is not ..."`).
+        advice: the message's last sentence: what to do about it.
+    """
     import sentencepiece
 
     with open(path, "rb") as file:
@@ -219,9 +234,8 @@ def check_vocabulary(preset_dir):
         sentencepiece.SentencePieceProcessor().LoadFromSerializedProto(proto)
     except (RuntimeError, OSError):
         raise ValueError(
-            f"Preset vocabulary '{path}' is not a SentencePiece model "
-            f"({len(proto)} bytes that do not parse as one). The file is "
-            "corrupt: restore it or save the preset again."
+            f"{what} '{path}' is not a SentencePiece model ({len(proto)} "
+            f"bytes that do not parse as one). {advice}"
         ) from None
 
 
@@ -266,8 +280,7 @@ def _h5_variables(path):
     except OSError as error:
         raise ValueError(
             f"Preset weights file '{path}' is not a readable HDF5 weights "
-            f"file ({error}). The file is corrupt: restore it or save the "
-            "preset again."
+            f"file ({error}). {_CORRUPT}"
         ) from None
     return variables
 

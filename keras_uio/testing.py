@@ -110,6 +110,45 @@ def _describe(index, ours, theirs, gap, tolerance, ulps):
     )
 
 
+def _tied_positions(
+    positions, scores, actual, expected, lower_is_better, ulps, message
+):
+    """The `positions` where `actual` and `expected` are a proven tie.
+
+    Args:
+        positions: index tuples where the two differ.
+        scores, actual, expected, lower_is_better, ulps: as in
+            `assert_codes_match`.
+        message: function of the number of positions that are not a tie,
+            returning the first line of the error.
+
+    Returns:
+        The tied positions (tuples of ints), in order.
+
+    Raises:
+        AssertionError: a position is not a tie; `message`, then the first
+            such positions described.
+    """
+    ties, failures = [], []
+    for index in positions:
+        gap, tolerance = tie_gap(
+            scores[index], expected[index], actual[index], lower_is_better, ulps
+        )
+        if gap <= tolerance:
+            ties.append(tuple(int(i) for i in index))
+        else:
+            failures.append(
+                _describe(
+                    index, actual[index], expected[index], gap, tolerance, ulps
+                )
+            )
+    if failures:
+        raise AssertionError(
+            message(len(failures)) + "\n" + "\n".join(failures[:_SHOWN])
+        )
+    return ties
+
+
 def _raise_if_too_many(name, ties, max_ties):
     if len(ties) > max_ties:
         where = ", ".join(str(t) for t in ties[:_SHOWN])
@@ -159,26 +198,18 @@ def assert_codes_match(
         return []
     scores = _resolve(scores)
     _check_score_shape(expected, scores, name)
-    ties, failures = [], []
-    for index in differing:
-        index = tuple(index)
-        gap, tolerance = tie_gap(
-            scores[index], expected[index], actual[index], lower_is_better, ulps
-        )
-        if gap <= tolerance:
-            ties.append(tuple(int(i) for i in index))
-        else:
-            failures.append(
-                _describe(
-                    index, actual[index], expected[index], gap, tolerance, ulps
-                )
-            )
-    if failures:
-        raise AssertionError(
-            f"`{name}`: {len(failures)} of {actual.size} positions differ from "
-            "the reference where the two best candidates are NOT a float32 "
-            "tie:\n" + "\n".join(failures[:_SHOWN])
-        )
+    ties = _tied_positions(
+        [tuple(index) for index in differing],
+        scores,
+        actual,
+        expected,
+        lower_is_better,
+        ulps,
+        lambda count: (
+            f"`{name}`: {count} of {actual.size} positions differ from the "
+            "reference where the two best candidates are NOT a float32 tie:"
+        ),
+    )
     _raise_if_too_many(name, ties, max_ties)
     return ties
 
@@ -248,26 +279,20 @@ def assert_greedy_tokens_match(
     rows = np.flatnonzero(first >= 0)
     logits = _resolve(logits)
     _check_score_shape(expected, logits, name)
-    diverged, failures = {}, []
-    for row in rows:
-        index = (int(row), int(first[row]))
-        gap, tolerance = tie_gap(
-            logits[index], expected[index], actual[index], False, ulps
-        )
-        if gap <= tolerance:
-            diverged[index[0]] = index[1]
-        else:
-            failures.append(
-                _describe(
-                    index, actual[index], expected[index], gap, tolerance, ulps
-                )
-            )
-    if failures:
-        raise AssertionError(
+    ties = _tied_positions(
+        [(int(row), int(first[row])) for row in rows],
+        logits,
+        actual,
+        expected,
+        False,
+        ulps,
+        lambda count: (
             f"`{name}`: generation departs from the reference where the two "
             "largest logits are NOT a float32 tie (first differing position "
-            "of each row):\n" + "\n".join(failures[:_SHOWN])
-        )
+            "of each row):"
+        ),
+    )
+    diverged = dict(ties)
     _raise_if_too_many(name, sorted(diverged.items()), max_ties)
     return diverged
 

@@ -67,6 +67,7 @@ from keras_uio.models.unified_io.unified_io_parameter_count import (
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_config import count_vqgan_parameters
 from keras_uio.preset_checks import CHECKSUM_FILE
+from keras_uio.preset_checks import check_sentencepiece
 
 VQGAN_SUBDIR = "vqgan"
 
@@ -282,22 +283,6 @@ def _remove(path):
         os.remove(path)
 
 
-def _check_sentencepiece(vocabulary):
-    """Raises a `ValueError` naming `vocabulary` unless it is a SentencePiece model."""
-    import sentencepiece
-
-    with open(vocabulary, "rb") as file:
-        proto = file.read()
-    try:
-        sentencepiece.SentencePieceProcessor().LoadFromSerializedProto(proto)
-    except (RuntimeError, OSError):
-        raise ValueError(
-            f"The vocabulary '{vocabulary}' is not a SentencePiece model "
-            f"({len(proto)} bytes that do not parse as one). Pass T5's "
-            "`spiece.model` (32000 pieces)."
-        ) from None
-
-
 def _preprocessor(vocabulary, shapes):
     """A preprocessor for `vocabulary`, checked against the checkpoint's ids."""
     from keras_uio.models.unified_io.unified_io_preprocessor import (
@@ -312,7 +297,9 @@ def _preprocessor(vocabulary, shapes):
             f"No SentencePiece model at '{vocabulary}'. Pass the T5 "
             "`spiece.model` (32000 pieces) or leave `vocabulary` out."
         )
-    _check_sentencepiece(vocabulary)
+    check_sentencepiece(
+        vocabulary, "The vocabulary", "Pass T5's `spiece.model` (32000 pieces)."
+    )
     config = backbone_config_from_shapes(shapes)
     tokenizer = UnifiedIOTokenizer(
         proto=vocabulary, image_vocab_size=config["image_vocabulary_size"]

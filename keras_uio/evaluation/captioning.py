@@ -34,7 +34,9 @@ from keras_uio.evaluation.caption_scorers import caption_metrics
 from keras_uio.evaluation.coco import images_by_id
 from keras_uio.evaluation.coco import load_coco
 from keras_uio.evaluation.files import field
-from keras_uio.evaluation.files import write_json
+from keras_uio.evaluation.files import prediction_record
+from keras_uio.evaluation.files import result_text
+from keras_uio.evaluation.files import write_fields
 
 
 def read_coco_captions(annotations, images_dir):
@@ -80,15 +82,13 @@ class CaptioningBenchmark(Benchmark):
                    f"COCO captions file {annotations!r}")
 
     def to_record(self, example, result, out_dir):
-        caption = result.get("caption", result.get("text", ""))
-        return {"id": example["id"], "image_id": example["image_id"],
-                "caption": str(caption).strip(),
-                "errors": list(result.get("errors") or [])}
+        caption = result_text(result, "caption")
+        return prediction_record(example, result, image_id=example["image_id"],
+                                 caption=str(caption).strip())
 
     def score(self, records, out_dir):
-        write_json(os.path.join(out_dir, self.results_file), [
-            {"image_id": r["image_id"], "caption": r["caption"]}
-            for r in records])
+        write_fields(os.path.join(out_dir, self.results_file), records,
+                     ("image_id", "caption"))
         truth = {ex["id"]: ex for ex in self.examples}
         references = {r["image_id"]: truth[r["id"]]["references"]
                       for r in records}

@@ -37,6 +37,8 @@ from keras_uio.evaluation.benchmark import Benchmark
 from keras_uio.evaluation.files import check_file
 from keras_uio.evaluation.files import check_folder
 from keras_uio.evaluation.files import list_images
+from keras_uio.evaluation.files import prediction_record
+from keras_uio.evaluation.files import result_text
 from keras_uio.evaluation.files import write_json
 
 
@@ -112,9 +114,8 @@ class ClassificationBenchmark(Benchmark):
                    f"image folder {images!r}")
 
     def to_record(self, example, result, out_dir):
-        label = result.get("label", result.get("text", ""))
-        return {"id": example["id"], "label": str(label),
-                "errors": list(result.get("errors") or [])}
+        label = result_text(result, "label")
+        return prediction_record(example, result, label=str(label))
 
     def score(self, records, out_dir):
         truth = {ex["id"]: ex["label"] for ex in self.examples}

@@ -26,9 +26,11 @@ import os
 import numpy as np
 
 from keras_uio.errors import UserInputError
+from keras_uio.evaluation.benchmark import Benchmark
 from keras_uio.evaluation.files import field
 from keras_uio.evaluation.files import find_image
 from keras_uio.evaluation.files import load_json
+from keras_uio.evaluation.files import write_json
 
 COCO_EXAMPLE = (
     '{"images": [{"id": 1, "file_name": "a.jpg", "width": 640, '
@@ -72,6 +74,14 @@ def images_by_id(data, images_dir, path, what):
         where = f"{what} {os.fspath(path)!r} images[{k}]"
         files[field(image, "id", where)] = image_file(images_dir, image, where)
     return files
+
+
+def image_examples(data, images_dir, annotations, what):
+    """One example per image of a COCO file: `id`, `image`, `inputs`,
+    `image_id`."""
+    files = images_by_id(data, images_dir, annotations, what)
+    return [{"id": str(image_id), "image": path, "inputs": {},
+             "image_id": image_id} for image_id, path in files.items()]
 
 
 def xywh_to_xyxy(box):
@@ -144,3 +154,45 @@ def coco_ap(data, results, iou_type, image_ids):
         for name, value in zip(names, np.asarray(evaluator.stats))
     }
     return metrics, summary
+
+
+class CocoBenchmark(Benchmark):
+    """A benchmark read from a COCO-format file, kept as `data`.
+
+    Subclasses set `what` (how messages name the file) and may override
+    `read_examples` (default: `image_examples`, one per image).
+
+    Args:
+        examples: see `Benchmark`, with `image_id`.
+        source: see `Benchmark`.
+        data: the COCO ground truth dict.
+    """
+
+    what = "COCO instances file"
+
+    def __init__(self, examples, source, data):
+        super().__init__(examples, source)
+        self.data = data
+
+    @staticmethod
+    def read_examples(data, images_dir, annotations, what):
+        """The examples of `data`, read from `annotations`."""
+        return image_examples(data, images_dir, annotations, what)
+
+    @classmethod
+    def from_files(cls, annotations, images):
+        data = load_coco(annotations, cls.what)
+        return cls(cls.read_examples(data, images, annotations, cls.what),
+                   f"{cls.what} {annotations!r}", data)
+
+    def score_coco(self, results, records, out_dir, iou_type):
+        """`coco_ap` of `results` on the images of `records`, with
+        `num_images`; writes `results` as `results_file` and the
+        `COCOeval` table as `coco_eval.txt`."""
+        write_json(os.path.join(out_dir, self.results_file), results)
+        metrics, summary = coco_ap(self.data, results, iou_type,
+                                   [r["image_id"] for r in records])
+        with open(os.path.join(out_dir, "coco_eval.txt"), "w") as f:
+            f.write(summary)
+        metrics["num_images"] = len(records)
+        return metrics

@@ -32,7 +32,9 @@ import numpy as np
 from keras_uio.errors import UserInputError
 from keras_uio.evaluation.benchmark import Benchmark
 from keras_uio.evaluation.dense_metrics import depth_errors
-from keras_uio.evaluation.files import pair_by_stem
+from keras_uio.evaluation.files import prediction_record
+from keras_uio.evaluation.files import save_result
+from keras_uio.evaluation.files import stem_examples
 
 PNG_DEPTH_SCALE = 1000.0  # 16-bit PNG depth is in millimetres
 
@@ -61,10 +63,8 @@ def read_depth_file(path, png_scale=PNG_DEPTH_SCALE):
 def read_depth_folder(images_dir, depth_dir):
     """Examples of an image folder + depth folder: `id` (the image's name
     stem), `image`, `inputs` ({}), `depth_file`."""
-    return [{"id": os.path.splitext(os.path.basename(image))[0],
-             "image": image, "inputs": {}, "depth_file": depth}
-            for image, depth in pair_by_stem(images_dir, depth_dir,
-                                             (".npy", ".png"), "depth")]
+    return stem_examples(images_dir, depth_dir, (".npy", ".png"), "depth",
+                         "depth_file")
 
 
 def write_depth_png(path, depth, png_scale=PNG_DEPTH_SCALE):
@@ -102,15 +102,11 @@ class DepthBenchmark(Benchmark):
                    f"depth folder {annotations!r}")
 
     def to_record(self, example, result, out_dir):
-        folder = os.path.join(out_dir, self.results_folder)
-        os.makedirs(folder, exist_ok=True)
-        write_depth_png(os.path.join(folder, f"{example['id']}.png"),
-                        result["depth"])
+        name = save_result(out_dir, self.results_folder, f"{example['id']}.png",
+                           write_depth_png, result["depth"])
         errors = depth_errors(result["depth"],
                               read_depth_file(example["depth_file"]))
-        return {"id": example["id"], **errors,
-                "file": f"{self.results_folder}/{example['id']}.png",
-                "errors": list(result.get("errors") or [])}
+        return prediction_record(example, result, **errors, file=name)
 
     def score(self, records, out_dir):
         return {"depth_rmse": mean_of(records, "rmse"),

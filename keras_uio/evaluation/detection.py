@@ -22,16 +22,11 @@ Example:
 [{'category_id': 3, 'bbox': [0.0, 0.0, 4.0, 2.0], 'score': 1.0}]
 """
 
-import os
-
-from keras_uio.evaluation.benchmark import Benchmark
-from keras_uio.evaluation.coco import coco_ap
-from keras_uio.evaluation.coco import images_by_id
-from keras_uio.evaluation.coco import load_coco
+from keras_uio.evaluation.coco import CocoBenchmark
 from keras_uio.evaluation.coco import rank_score
 from keras_uio.evaluation.coco import xyxy_to_xywh
 from keras_uio.evaluation.files import field
-from keras_uio.evaluation.files import write_json
+from keras_uio.evaluation.files import prediction_record
 
 
 def category_ids(data, what):
@@ -44,15 +39,7 @@ def category_ids(data, what):
     return ids
 
 
-def image_examples(data, images_dir, annotations, what):
-    """One example per image of a COCO file: `id`, `image`, `inputs`,
-    `image_id`."""
-    files = images_by_id(data, images_dir, annotations, what)
-    return [{"id": str(image_id), "image": path, "inputs": {},
-             "image_id": image_id} for image_id, path in files.items()]
-
-
-class DetectionBenchmark(Benchmark):
+class DetectionBenchmark(CocoBenchmark):
     """COCO object detection: `pycocotools` box AP / AR.
 
     Metrics: `AP` (IoU 0.50:0.95), `AP50`, `AP75`, `AP_small`,
@@ -60,28 +47,16 @@ class DetectionBenchmark(Benchmark):
     `AR_medium`, `AR_large` (`null` where COCOeval reports -1: no such
     objects), `num_images`, `unmatched_labels` (boxes whose label names
     no category).
-
-    Args:
-        examples: see `Benchmark`, with `image_id`.
-        source: see `Benchmark`.
-        data: the COCO ground truth dict.
     """
 
     task = "object_detection"
     iou_type = "bbox"
     results_file = "detection_results.json"
+    what = "COCO instances file"
 
     def __init__(self, examples, source, data):
-        super().__init__(examples, source)
-        self.data = data
+        super().__init__(examples, source, data)
         self.category_ids = category_ids(data, source)
-
-    @classmethod
-    def from_files(cls, annotations, images):
-        what = "COCO instances file"
-        data = load_coco(annotations, what)
-        return cls(image_examples(data, images, annotations, what),
-                   f"{what} {annotations!r}", data)
 
     def to_record(self, example, result, out_dir):
         boxes = result.get("boxes")
@@ -96,18 +71,13 @@ class DetectionBenchmark(Benchmark):
             detections.append({"category_id": category,
                                "bbox": xyxy_to_xywh(box),
                                "score": rank_score(rank)})
-        return {"id": example["id"], "image_id": example["image_id"],
-                "detections": detections, "unmatched_labels": unmatched,
-                "errors": list(result.get("errors") or [])}
+        return prediction_record(example, result, image_id=example["image_id"],
+                                 detections=detections,
+                                 unmatched_labels=unmatched)
 
     def score(self, records, out_dir):
         results = [dict(d, image_id=r["image_id"]) for r in records
                    for d in r["detections"]]
-        write_json(os.path.join(out_dir, self.results_file), results)
-        metrics, summary = coco_ap(self.data, results, self.iou_type,
-                                   [r["image_id"] for r in records])
-        with open(os.path.join(out_dir, "coco_eval.txt"), "w") as f:
-            f.write(summary)
-        metrics["num_images"] = len(records)
+        metrics = self.score_coco(results, records, out_dir, self.iou_type)
         metrics["unmatched_labels"] = sum(r["unmatched_labels"] for r in records)
         return metrics

@@ -1,7 +1,8 @@
 """File helpers the benchmark readers share.
 
 JSON with errors that name the file and the field, image lookup in a
-folder, and the JSON Lines file that makes an evaluation resumable.
+folder, the JSON Lines file that makes an evaluation resumable, and the
+parts of prediction records and results files the benchmarks share.
 
 Example:
 >>> import tempfile, os
@@ -21,24 +22,25 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
                     ".webp", ".ppm")
 
 
-def check_file(path, what):
-    """`path` as a string; raises unless it is an existing file."""
+def _check_path(path, what, is_kind, kind):
+    """`path` as a string; raises unless it exists and `is_kind(path)`
+    (`kind` names what it must be, for the message)."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{what} {path!r} does not exist.")
-    if not os.path.isfile(path):
-        raise UserInputError(f"{what} {path!r} is not a file.")
+    if not is_kind(path):
+        raise UserInputError(f"{what} {path!r} is not a {kind}.")
     return path
+
+
+def check_file(path, what):
+    """`path` as a string; raises unless it is an existing file."""
+    return _check_path(path, what, os.path.isfile, "file")
 
 
 def check_folder(path, what):
     """`path` as a string; raises unless it is an existing folder."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{what} {path!r} does not exist.")
-    if not os.path.isdir(path):
-        raise UserInputError(f"{what} {path!r} is not a folder.")
-    return path
+    return _check_path(path, what, os.path.isdir, "folder")
 
 
 def load_json(path, what, fields=(), example=None):
@@ -115,6 +117,32 @@ def write_json(path, value):
     os.replace(temporary, path)
 
 
+def write_fields(path, records, keys):
+    """Writes `[{key: record[key] for key in keys}]` of `records` as JSON
+    (a results file in a metric library's format)."""
+    write_json(path, [{key: r[key] for key in keys} for r in records])
+
+
+def result_text(result, key):
+    """A result's `key` (e.g. `"answer"`), or else its `"text"`, or `""`."""
+    return result.get(key, result.get("text", ""))
+
+
+def prediction_record(example, result, /, **fields):
+    """A line of `predictions.jsonl`: the example's `id`, then `fields`,
+    then the result's `errors` (a list)."""
+    return {"id": example["id"], **fields,
+            "errors": list(result.get("errors") or [])}
+
+
+def save_result(out_dir, folder, name, write, value):
+    """Writes `value` with `write(path, value)` to `folder/name` under
+    `out_dir` (the folder made when missing); returns `folder/name`."""
+    os.makedirs(os.path.join(out_dir, folder), exist_ok=True)
+    write(os.path.join(out_dir, folder, name), value)
+    return f"{folder}/{name}"
+
+
 def read_jsonl(path):
     """`{id: record}` from a JSON Lines file (`{}` when there is none).
 
@@ -187,3 +215,12 @@ def pair_by_stem(images_dir, labels_dir, extensions, what):
     if not pairs:
         raise UserInputError(f"Image folder {images_dir!r} has no images.")
     return pairs
+
+
+def stem_examples(images_dir, labels_dir, extensions, what, key):
+    """Examples of the `pair_by_stem` pairs: `id` (the image's name stem),
+    `image`, `inputs` ({}) and `key` (the label file)."""
+    return [{"id": os.path.splitext(os.path.basename(image))[0],
+             "image": image, "inputs": {}, key: label}
+            for image, label in pair_by_stem(images_dir, labels_dir,
+                                             extensions, what)]

@@ -25,18 +25,13 @@ Example:
 [5.0, 6.0, 2.0, 0.0, 0.0, 0.0]
 """
 
-import os
-
 import numpy as np
 
 from keras_uio.errors import UserInputError
-from keras_uio.evaluation.benchmark import Benchmark
-from keras_uio.evaluation.coco import coco_ap
-from keras_uio.evaluation.coco import load_coco
+from keras_uio.evaluation.coco import CocoBenchmark
 from keras_uio.evaluation.coco import rank_score
 from keras_uio.evaluation.detection import category_ids
-from keras_uio.evaluation.detection import image_examples
-from keras_uio.evaluation.files import write_json
+from keras_uio.evaluation.files import prediction_record
 
 
 def coco_keypoints(points):
@@ -48,25 +43,20 @@ def coco_keypoints(points):
     return [round(float(v), 2) for v in points.reshape(-1)]
 
 
-class KeypointsBenchmark(Benchmark):
+class KeypointsBenchmark(CocoBenchmark):
     """COCO person keypoints: `pycocotools` OKS AP / AR.
 
     Metrics: `AP` (OKS 0.50:0.95), `AP50`, `AP75`, `AP_medium`,
     `AP_large`, `AR`, `AR50`, `AR75`, `AR_medium`, `AR_large`,
     `num_images`, `num_people` (people predicted).
-
-    Args:
-        examples: see `Benchmark`, with `image_id`.
-        source: see `Benchmark`.
-        data: the COCO ground truth dict.
     """
 
     task = "keypoints"
     results_file = "keypoints_results.json"
+    what = "COCO keypoints file"
 
     def __init__(self, examples, source, data):
-        super().__init__(examples, source)
-        self.data = data
+        super().__init__(examples, source, data)
         ids = category_ids(data, source)
         if "person" not in ids:
             raise UserInputError(
@@ -74,31 +64,17 @@ class KeypointsBenchmark(Benchmark):
                 "(person_keypoints_*.json) is needed.")
         self.category_id = ids["person"]
 
-    @classmethod
-    def from_files(cls, annotations, images):
-        what = "COCO keypoints file"
-        data = load_coco(annotations, what)
-        return cls(image_examples(data, images, annotations, what),
-                   f"{what} {annotations!r}", data)
-
     def to_record(self, example, result, out_dir):
         people = result.get("keypoints")
         people = np.zeros((0, 17, 3)) if people is None else np.asarray(people)
-        return {
-            "id": example["id"], "image_id": example["image_id"],
-            "people": [{"keypoints": coco_keypoints(p), "score": rank_score(k)}
-                       for k, p in enumerate(people)],
-            "errors": list(result.get("errors") or []),
-        }
+        return prediction_record(
+            example, result, image_id=example["image_id"],
+            people=[{"keypoints": coco_keypoints(p), "score": rank_score(k)}
+                    for k, p in enumerate(people)])
 
     def score(self, records, out_dir):
         results = [dict(p, image_id=r["image_id"], category_id=self.category_id)
                    for r in records for p in r["people"]]
-        write_json(os.path.join(out_dir, self.results_file), results)
-        metrics, summary = coco_ap(self.data, results, "keypoints",
-                                   [r["image_id"] for r in records])
-        with open(os.path.join(out_dir, "coco_eval.txt"), "w") as f:
-            f.write(summary)
-        metrics["num_images"] = len(records)
+        metrics = self.score_coco(results, records, out_dir, "keypoints")
         metrics["num_people"] = len(results)
         return metrics

@@ -23,12 +23,12 @@ import os
 
 import numpy as np
 
-from keras_uio.evaluation.benchmark import Benchmark
+from keras_uio.evaluation.coco import CocoBenchmark
 from keras_uio.evaluation.coco import coco_index
 from keras_uio.evaluation.coco import images_by_id
-from keras_uio.evaluation.coco import load_coco
 from keras_uio.evaluation.dense_metrics import mask_iou
 from keras_uio.evaluation.files import field
+from keras_uio.evaluation.files import prediction_record
 from keras_uio.evaluation.files import write_json
 
 
@@ -75,7 +75,7 @@ def read_segmentation_examples(data, images_dir, annotations, what):
     ]
 
 
-class SegmentationBenchmark(Benchmark):
+class SegmentationBenchmark(CocoBenchmark):
     """Per-class masks against COCO instance masks: IoU.
 
     Metrics: `mean_iou` (mean over (image, class) examples; 1.0 when
@@ -90,18 +90,12 @@ class SegmentationBenchmark(Benchmark):
 
     task = "segmentation"
     results_file = "segmentation_results.json"
+    what = "COCO instances file"
+    read_examples = staticmethod(read_segmentation_examples)
 
     def __init__(self, examples, source, data):
-        super().__init__(examples, source)
-        self.data = data
+        super().__init__(examples, source, data)
         self._coco = None
-
-    @classmethod
-    def from_files(cls, annotations, images):
-        what = "COCO instances file"
-        data = load_coco(annotations, what)
-        return cls(read_segmentation_examples(data, images, annotations, what),
-                   f"{what} {annotations!r}", data)
 
     def to_record(self, example, result, out_dir):
         if self._coco is None:
@@ -112,11 +106,10 @@ class SegmentationBenchmark(Benchmark):
         predicted = (np.zeros(truth.shape, bool) if masks is None or not len(masks)
                      else np.any(np.asarray(masks, bool), axis=0))
         inter, union, iou = mask_iou(predicted, truth)
-        return {"id": example["id"], "image_id": example["image_id"],
-                "category_id": example["category_id"],
-                "intersection": inter, "union": union, "iou": iou,
-                "rle": encode_mask(predicted),
-                "errors": list(result.get("errors") or [])}
+        return prediction_record(
+            example, result, image_id=example["image_id"],
+            category_id=example["category_id"], intersection=inter,
+            union=union, iou=iou, rle=encode_mask(predicted))
 
     def score(self, records, out_dir):
         write_json(os.path.join(out_dir, self.results_file), [

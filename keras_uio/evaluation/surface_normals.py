@@ -28,7 +28,9 @@ from keras_uio.evaluation.benchmark import Benchmark
 from keras_uio.evaluation.dense_metrics import angle_summary
 from keras_uio.evaluation.dense_metrics import normal_angles
 from keras_uio.evaluation.dense_metrics import normal_metrics
-from keras_uio.evaluation.files import pair_by_stem
+from keras_uio.evaluation.files import prediction_record
+from keras_uio.evaluation.files import save_result
+from keras_uio.evaluation.files import stem_examples
 
 
 def read_normals_file(path):
@@ -75,22 +77,17 @@ class SurfaceNormalsBenchmark(Benchmark):
 
     @classmethod
     def from_files(cls, annotations, images):
-        pairs = pair_by_stem(images, annotations, (".npy", ".png"), "normals")
-        examples = [{"id": os.path.splitext(os.path.basename(image))[0],
-                     "image": image, "inputs": {}, "normals_file": label}
-                    for image, label in pairs]
+        examples = stem_examples(images, annotations, (".npy", ".png"),
+                                 "normals", "normals_file")
         return cls(examples, f"normals folder {annotations!r}")
 
     def to_record(self, example, result, out_dir):
-        folder = os.path.join(out_dir, self.results_folder)
-        os.makedirs(folder, exist_ok=True)
-        write_normals_png(os.path.join(folder, f"{example['id']}.png"),
-                          result["normals"])
+        name = save_result(out_dir, self.results_folder, f"{example['id']}.png",
+                           write_normals_png, result["normals"])
         angles = normal_angles(result["normals"],
                                read_normals_file(example["normals_file"]))
-        return {"id": example["id"], **angle_summary(angles),
-                "file": f"{self.results_folder}/{example['id']}.png",
-                "errors": list(result.get("errors") or [])}
+        return prediction_record(example, result, **angle_summary(angles),
+                                 file=name)
 
     def score(self, records, out_dir):
         return {**normal_metrics(records), "num_images": len(records)}

@@ -45,7 +45,9 @@ from keras_uio.evaluation.benchmark import Benchmark
 from keras_uio.evaluation.files import field
 from keras_uio.evaluation.files import find_image
 from keras_uio.evaluation.files import load_json
-from keras_uio.evaluation.files import write_json
+from keras_uio.evaluation.files import prediction_record
+from keras_uio.evaluation.files import result_text
+from keras_uio.evaluation.files import write_fields
 from keras_uio.evaluation.vqa_metrics import vqa_accuracy
 
 QUESTIONS_EXAMPLE = ('{"data_subtype": "val2014", "questions": [{"question_id":'
@@ -164,15 +166,14 @@ class VQABenchmark(Benchmark):
         return cls(examples, f"VQA files {questions!r} + {annotations!r}")
 
     def to_record(self, example, result, out_dir):
-        answer = result.get("answer", result.get("text", ""))
-        return {"id": example["id"], "question_id": example["question_id"],
-                "answer": str(answer).strip(),
-                "errors": list(result.get("errors") or [])}
+        answer = result_text(result, "answer")
+        return prediction_record(example, result,
+                                 question_id=example["question_id"],
+                                 answer=str(answer).strip())
 
     def score(self, records, out_dir):
-        write_json(os.path.join(out_dir, self.results_file), [
-            {"question_id": r["question_id"], "answer": r["answer"]}
-            for r in records])
+        write_fields(os.path.join(out_dir, self.results_file), records,
+                     ("question_id", "answer"))
         truth = {ex["id"]: ex for ex in self.examples}
         by_type = {}
         scores = []

@@ -153,10 +153,13 @@ def test_vqa_accuracy_matches_the_demo(tmp_path, monkeypatch, easyvqa_files,
     def real(example):
         return example["task"] == "vqa" and example["image"] is not stub["image"]
 
-    def vqa_only(model, examples, batch_size):
+    def vqa_only(model, examples, batch_size, on_chunk=None):
         asked = [ex for ex in examples if real(ex)]
         answers = iter(real_predict(model, asked, batch_size) if asked else [])
-        return [next(answers) if real(ex) else dict(stub) for ex in examples]
+        results = [next(answers) if real(ex) else dict(stub) for ex in examples]
+        if on_chunk is not None:
+            on_chunk(len(examples))
+        return results
 
     monkeypatch.setattr(demo, "predict", vqa_only)
     theirs, _ = demo.evaluate_easy_vqa(easyvqa_model, easyvqa_records,
