@@ -4,6 +4,8 @@ import keras
 from keras import ops
 
 from keras_uio.layers.host_initializer import HostInitializer
+from keras_uio.layers.quantized_weights import int8_matmul
+from keras_uio.layers.quantized_weights import is_int8
 from keras_uio.layers.recompute import recompute_in_backward
 from keras_uio.layers.recompute import variables_of
 
@@ -131,8 +133,10 @@ class UnifiedIOAttention(keras.layers.Layer):
         batch, heads, query_length = query.shape[:3]
         key_length = key.shape[2]
         sizes = (batch, heads, query_length, key_length)
-        if all(isinstance(n, int) for n in sizes) and batch > 1 and (
-            heads * query_length * key_length >= _MAP_MIN_ELEMENTS
+        if (
+            all(isinstance(n, int) for n in sizes)
+            and batch > 1
+            and (heads * query_length * key_length >= _MAP_MIN_ELEMENTS)
         ):
             # One example at a time: a `[heads, Lq, Lk]` block stays in
             # cache, where the whole `[B, heads, Lq, Lk]` one would not
@@ -172,11 +176,29 @@ class UnifiedIOAttention(keras.layers.Layer):
         decode step for the two-axis contraction of the equivalent einsum
         (`output_dense`'s own call; measured 2.8x slower in a decode loop).
         `output_dense.kernel` includes a LoRA update when one is enabled.
+
+        After `model.quantize("int8")` the kernel is int8 values and a
+        per-output scale: the same one matmul over the int8 values viewed
+        as `[heads * head_dim, hidden_dim]`, scaled afterwards
+        (`int8_matmul`, which also quantizes the rows when the layer's
+        config does). Other quantization modes go through the layer's own
+        call.
         """
         batch, heads, length, head_dim = ops.shape(attended)
         rows = ops.reshape(_heads_first(attended), (batch, length, heads * head_dim))
-        kernel = ops.cast(self.output_dense.kernel, self.compute_dtype)
-        return ops.matmul(rows, ops.reshape(kernel, (heads * head_dim, -1)))
+        dense = self.output_dense
+        if dense.quantization_mode is None:
+            kernel = ops.cast(dense.kernel, self.compute_dtype)
+            return ops.matmul(rows, ops.reshape(kernel, (heads * head_dim, -1)))
+        if is_int8(dense):
+            return int8_matmul(
+                rows,
+                ops.reshape(dense._kernel, (heads * head_dim, -1)),
+                ops.reshape(dense.kernel_scale, (-1,)),
+                dense.inputs_quantizer,
+                self.compute_dtype,
+            )
+        return dense(_heads_first(attended))
 
     def _attend(self, query, key, value, attention_bias):
         """`[B, h, Lq, D]`, `[B, h, Lk, D]`, `[B, h, Lk, D]` -> `[B, h, Lq, D]`."""

@@ -139,9 +139,7 @@ class AttentionBias(keras.layers.Layer):
         length = None
         if text_length is not None and image_length is not None:
             length = text_length + image_length
-        return keras.KerasTensor(
-            (batch, self.num_heads, length, length), "float32"
-        )
+        return keras.KerasTensor((batch, self.num_heads, length, length), "float32")
 
     def get_config(self):
         config = super().get_config()

@@ -44,9 +44,7 @@ class UnifiedIODecoderLayer(keras.layers.Layer):
         self.self_attention = UnifiedIOAttention(
             num_heads, head_dim, dtype=policy, name="self_attention"
         )
-        self.cross_attention_norm = RMSNorm(
-            dtype=policy, name="cross_attention_norm"
-        )
+        self.cross_attention_norm = RMSNorm(dtype=policy, name="cross_attention_norm")
         self.cross_attention = UnifiedIOAttention(
             num_heads, head_dim, dtype=policy, name="cross_attention"
         )
@@ -90,12 +88,15 @@ class UnifiedIODecoderLayer(keras.layers.Layer):
                 x, encoded, cross_attention_bias, norm=self.cross_attention_norm
             )
         else:
-            x = x + self.cross_attention(
-                x,
-                attention_bias=cross_attention_bias,
-                cache=cross_cache,
-                norm=self.cross_attention_norm,
-            )[0]
+            x = (
+                x
+                + self.cross_attention(
+                    x,
+                    attention_bias=cross_attention_bias,
+                    cache=cross_cache,
+                    norm=self.cross_attention_norm,
+                )[0]
+            )
         x = x + self.mlp(x, norm=self.mlp_norm)
         if self_cache is not None:
             return x, self_cache

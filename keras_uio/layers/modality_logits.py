@@ -47,7 +47,9 @@ class ModalityLogits(keras.layers.Layer):
             holding them. Pass the layer when it may be quantized
             (`model.quantize("int8", type_check=False)` quantizes it): its
             int8 table is only meaningful with its scales, which every
-            method here then reads (a bare int8 table is refused).
+            method here then reads (a bare int8 table is refused). Keras
+            takes a layer argument by keyword only:
+            `modality_logits(hidden, embeddings=layer, text_length=...)`.
         text_length: int, or a `[B, Lt]` tensor whose length is used.
 
     Returns `(text_logits [B, Lt, V], image_logits [B, Li, V])`, float32,
@@ -111,7 +113,10 @@ class ModalityLogits(keras.layers.Layer):
         if isinstance(table, QuantizedTable):
             values, scale, inputs_quantizer = table
             logits = int8_matmul(
-                self._scaled(hidden), values, scale, inputs_quantizer,
+                self._scaled(hidden),
+                values,
+                scale,
+                inputs_quantizer,
                 self.compute_dtype,
             )
             return ops.cast(logits, "float32")

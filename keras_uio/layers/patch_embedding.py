@@ -58,7 +58,5 @@ class PatchEmbedding(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {"patch_size": self.patch_size, "hidden_dim": self.hidden_dim}
-        )
+        config.update({"patch_size": self.patch_size, "hidden_dim": self.hidden_dim})
         return config

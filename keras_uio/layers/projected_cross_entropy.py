@@ -133,7 +133,9 @@ def _chunked(first_id, num_ids):
         def chunk(rows_grad, index):
             classes = classes_at(table, index)
             logits = _logits(rows, classes)
-            ids = index * width + jax.lax.broadcasted_iota(targets.dtype, logits.shape, 1)
+            ids = index * width + jax.lax.broadcasted_iota(
+                targets.dtype, logits.shape, 1
+            )
             hit = (ids == targets[:, None]).astype("float32")
             grad = (jnp.exp(logits - normaliser[:, None]) - hit) * g[:, None]
             grad = grad.astype(rows.dtype)

@@ -37,8 +37,11 @@ def test_cached_self_attention_equals_full_causal():
     cache = np.zeros((2, 2, 2, 5, 3), "float32")  # [B, 2, heads, L, head_dim]
     for t in range(5):
         step, cache = layer(
-            x[:, t : t + 1], x[:, t : t + 1], bias[:, :, t : t + 1],
-            cache=cache, cache_update_index=t,
+            x[:, t : t + 1],
+            x[:, t : t + 1],
+            bias[:, :, t : t + 1],
+            cache=cache,
+            cache_update_index=t,
         )
         np.testing.assert_allclose(np.asarray(step)[:, 0], full[:, t], atol=1e-5)
 

@@ -20,7 +20,9 @@ PLACEHOLDER = 83  # keras/src/backend/torch/core.py, compute_output_spec
 
 
 def test_check_length_raises_for_real_inputs_only():
-    with pytest.raises(ValueError, match="`x` has 83 tokens; the encoder .* at most 32"):
+    with pytest.raises(
+        ValueError, match="`x` has 83 tokens; the encoder .* at most 32"
+    ):
         check_length("x", PLACEHOLDER, 32, "encoder")
     check_length("x", 32, 32, "encoder")  # at the limit
     with keras.SymbolicScope():

@@ -25,8 +25,16 @@ def _x(*shape):
 CASES = {
     "rms_norm": (RMSNorm, {}, lambda: (_x(2, 3, 8),)),
     "mlp": (GatedGeluMLP, {"intermediate_dim": 12}, lambda: (_x(2, 3, 8),)),
-    "patch": (PatchEmbedding, {"patch_size": 4, "hidden_dim": 8}, lambda: (_x(1, 8, 12, 3),)),
-    "absolute": (AbsolutePositionBias, {"num_heads": 2, "head_dim": 3}, lambda: (_x(1, 5, 8),)),
+    "patch": (
+        PatchEmbedding,
+        {"patch_size": 4, "hidden_dim": 8},
+        lambda: (_x(1, 8, 12, 3),),
+    ),
+    "absolute": (
+        AbsolutePositionBias,
+        {"num_heads": 2, "head_dim": 3},
+        lambda: (_x(1, 5, 8),),
+    ),
     "encoder_layer": (
         UnifiedIOEncoderLayer,
         {"num_heads": 2, "head_dim": 3, "intermediate_dim": 12},
@@ -35,17 +43,32 @@ CASES = {
     "decoder_layer": (
         UnifiedIODecoderLayer,
         {"num_heads": 2, "head_dim": 3, "intermediate_dim": 12},
-        lambda: (_x(2, 3, 8), _x(2, 5, 8), np.zeros((1, 1, 3, 3), "float32"),
-                 np.zeros((2, 1, 3, 5), "float32")),
+        lambda: (
+            _x(2, 3, 8),
+            _x(2, 5, 8),
+            np.zeros((1, 1, 3, 3), "float32"),
+            np.zeros((2, 1, 3, 5), "float32"),
+        ),
     ),
     "encoder_embedding": (
         EncoderEmbedding,
-        {"hidden_dim": 8, "patch_size": 4, "max_text_length": 6, "max_image_length": 4, "num_segments": 2},
+        {
+            "hidden_dim": 8,
+            "patch_size": 4,
+            "max_text_length": 6,
+            "max_image_length": 4,
+            "num_segments": 2,
+        },
         lambda: (_x(2, 3, 8), _x(2, 8, 8, 3)),
     ),
     "decoder_embedding": (
         DecoderEmbedding,
-        {"hidden_dim": 8, "max_text_length": 6, "max_image_length": 4, "num_segments": 2},
+        {
+            "hidden_dim": 8,
+            "max_text_length": 6,
+            "max_image_length": 4,
+            "num_segments": 2,
+        },
         lambda: (_x(2, 3, 8), _x(2, 4, 8)),
     ),
     "attention_bias": (
@@ -62,7 +85,9 @@ def test_config_round_trip_and_identical_outputs(case):
     inputs = make_inputs()
     layer = cls(**kwargs)
     out = layer(*inputs)
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    clone = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(layer)
+    )
     assert type(clone) is cls and clone.get_config() == layer.get_config()
     clone(*inputs)
     clone.set_weights(layer.get_weights())
@@ -138,7 +163,9 @@ def test_modality_logits_mask_and_scale():
 
 
 def test_encoder_embedding_rejects_long_text_and_wrong_image():
-    layer = EncoderEmbedding(8, 4, max_text_length=2, max_image_length=4, num_segments=2)
+    layer = EncoderEmbedding(
+        8, 4, max_text_length=2, max_image_length=4, num_segments=2
+    )
     with pytest.raises(ValueError, match="at most 2"):
         layer(_x(1, 3, 8), _x(1, 8, 8, 3))
     with pytest.raises(ValueError, match="expects 4"):

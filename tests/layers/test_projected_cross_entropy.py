@@ -31,7 +31,9 @@ def test_values_equal_the_formula_across_chunk_edges(monkeypatch):
     rows, table, targets = _data()
     losses, hits = projected_cross_entropy(rows, table, targets)
     ref_losses, ref_hits, _ = _reference(rows, table, targets)
-    np.testing.assert_allclose(ops.convert_to_numpy(losses), ref_losses, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(losses), ref_losses, rtol=1e-5, atol=1e-5
+    )
     np.testing.assert_array_equal(ops.convert_to_numpy(hits), ref_hits)
 
 

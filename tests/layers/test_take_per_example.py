@@ -12,6 +12,12 @@ def test_equals_take_along_axis(axis):
     shape = [1, 1, 1, 1]
     shape[0], shape[axis] = 3, 2
     expected = np.take_along_axis(
-        x, np.broadcast_to(index.reshape(shape), x.shape[:axis] + (2,) + x.shape[axis + 1 :]), axis
+        x,
+        np.broadcast_to(
+            index.reshape(shape), x.shape[:axis] + (2,) + x.shape[axis + 1 :]
+        ),
+        axis,
     )
-    np.testing.assert_array_equal(np.asarray(take_per_example(x, index, axis)), expected)
+    np.testing.assert_array_equal(
+        np.asarray(take_per_example(x, index, axis)), expected
+    )

@@ -22,15 +22,17 @@ from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 from keras_uio.training import Adafactor
 
 VQGAN_SUBDIR = "vqgan"
-_TRAINING_INPUT_NAMES = ENCODER_INPUT_NAMES + ("text_decoder_inputs", "text_decoder_masks")
+_TRAINING_INPUT_NAMES = ENCODER_INPUT_NAMES + (
+    "text_decoder_inputs",
+    "text_decoder_masks",
+)
 
 
 def _with_accumulation(optimizer, steps):
     """`optimizer` (an instance or a name) accumulating `steps` batches."""
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
         raise ValueError(
-            "`gradient_accumulation_steps` must be an int >= 2; received "
-            f"{steps!r}."
+            f"`gradient_accumulation_steps` must be an int >= 2; received {steps!r}."
         )
     optimizer = keras.optimizers.get(optimizer)
     current = optimizer.gradient_accumulation_steps
@@ -194,7 +196,7 @@ class UnifiedIO(Seq2SeqLM):
         # JAX and TensorFlow) the logits are compiled away.
         text, image = b.modality_logits.project(
             states,
-            b.token_embedding.embeddings,
+            b.token_embedding,
             inputs["text_decoder_inputs"],
             full_vocabulary=False,
         )
@@ -292,7 +294,12 @@ class UnifiedIO(Seq2SeqLM):
     def metrics(self):
         extra = [
             getattr(self, name, None)
-            for name in ("_text_loss", "_image_loss", "_text_accuracy", "_image_accuracy")
+            for name in (
+                "_text_loss",
+                "_image_loss",
+                "_text_accuracy",
+                "_image_accuracy",
+            )
         ]
         return super().metrics + [m for m in extra if m is not None]
 
@@ -306,11 +313,13 @@ class UnifiedIO(Seq2SeqLM):
         targets = ops.clip(ops.cast(targets, "int32"), 0, size - 1)
         weights = ops.cast(weights, "float32")
         losses, hits = b.modality_logits.cross_entropy(
-            states, b.token_embedding.embeddings, targets, image_mode
+            states, b.token_embedding, targets, image_mode
         )
         return ops.sum(losses * weights), ops.sum(hits * weights), ops.sum(weights)
 
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
         y = y or {}
         sample_weight = sample_weight or {}
         text_targets = y["text_decoder_targets"]
@@ -359,6 +368,17 @@ class UnifiedIO(Seq2SeqLM):
         return loss
 
     # --- loading -------------------------------------------------------------
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """`keras.Model.quantize` of the backbone and the VQ-GAN (the
+        preprocessor holds no weights, and Keras refuses its unbuilt
+        layers; `VQGAN.quantize` is its vector quantizer layer)."""
+        for model in (self.backbone, self.vqgan):
+            if model is not None:
+                keras.Model.quantize(
+                    model, mode, config=config, filters=filters, **kwargs
+                )
+        self.train_function = self.test_function = self.predict_function = None
+
     @classmethod
     def from_preset(cls, preset, load_weights=True, **kwargs):
         """Loads a converted preset folder, or a built-in architecture.
@@ -377,16 +397,19 @@ class UnifiedIO(Seq2SeqLM):
         ```
         """
         preset = bundled_preset_path(preset)
-        backbone = UnifiedIOBackbone.from_preset(preset, load_weights=load_weights)
+        dtype = {"dtype": kwargs["dtype"]} if kwargs.get("dtype") is not None else {}
+        backbone = UnifiedIOBackbone.from_preset(
+            preset, load_weights=load_weights, **dtype
+        )
         if is_architecture(preset):
             vq_name = unified_io_presets[preset]["metadata"]["vqgan"]
-            vqgan = VQGAN(**vqgan_presets[vq_name]["config"])
+            vqgan = VQGAN(**vqgan_presets[vq_name]["config"], **dtype)
             preprocessor = None
         else:
             vq_dir = os.path.join(preset, VQGAN_SUBDIR)
             vqgan = None
             if os.path.isdir(vq_dir):
-                vqgan = VQGAN.from_preset(vq_dir, load_weights=load_weights)
+                vqgan = VQGAN.from_preset(vq_dir, load_weights=load_weights, **dtype)
             preprocessor = None
             if os.path.exists(os.path.join(preset, "tokenizer.json")):
                 preset_checks.check_vocabulary(preset)
@@ -506,7 +529,10 @@ class UnifiedIO(Seq2SeqLM):
         # same result on every position that is read, less work per step.
         text_only = not masks.any()
         key = (
-            sampler.cache_key(), max_text_length, image_length, bool(stop_at_eos),
+            sampler.cache_key(),
+            max_text_length,
+            image_length,
+            bool(stop_at_eos),
             text_only,
         )
         function = self._compiled(key, sampler)
@@ -516,7 +542,9 @@ class UnifiedIO(Seq2SeqLM):
         outputs = function(
             *unified_io_decoding.split_batch(text_ids, images, masks), seed
         )
-        return {k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()}
+        return {
+            k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()
+        }
 
     # --- tasks ---------------------------------------------------------------
     def predict_tasks(self, examples, **kwargs):

@@ -23,15 +23,14 @@ from keras_uio.models.unified_io.unified_io_parameter_count import (
 )
 from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_preset_loading import is_architecture
+from keras_uio.models.unified_io.unified_io_preset_loading import saved_dtype_policy_map
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 
 
 def _check_positive(**values):
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(
-                f"`{name}` must be a positive int; received {value!r}."
-            )
+            raise ValueError(f"`{name}` must be a positive int; received {value!r}.")
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -245,7 +244,9 @@ class UnifiedIOBackbone(Backbone):
             inputs["image_decoder_inputs"],
         )
         text_logits, image_logits = self.modality_logits(
-            hidden, self.token_embedding.embeddings, inputs["text_decoder_inputs"]
+            hidden,
+            embeddings=self.token_embedding,
+            text_length=inputs["text_decoder_inputs"],
         )
         super().__init__(
             inputs=inputs,
@@ -290,7 +291,9 @@ class UnifiedIOBackbone(Backbone):
                 ops.shape(text_ids),
             )
             index = ops.concatenate([text_index, image_indices + text_length], 1)
-            bias = self.encoder_attention_bias.subset(positions, text_length, index, mask)
+            bias = self.encoder_attention_bias.subset(
+                positions, text_length, index, mask
+            )
         for layer in self.encoder_layers:
             x = layer(x, bias)
         return self.encoder_norm(x), mask
@@ -305,9 +308,7 @@ class UnifiedIOBackbone(Backbone):
         """
         text_ids = ops.convert_to_tensor(text_encoder_inputs, "int32")
         text_mask = ops.cast(ops.greater(text_ids, 0), "int32")
-        x, positions = self.encoder_embedding.embed_text(
-            self.token_embedding(text_ids)
-        )
+        x, positions = self.encoder_embedding.embed_text(self.token_embedding(text_ids))
         no_image = ops.zeros((ops.shape(text_ids)[0], 0), "int32")
         bias = self.encoder_attention_bias(positions[None], text_mask, no_image)
         for layer in self.encoder_layers:
@@ -417,7 +418,7 @@ class UnifiedIOBackbone(Backbone):
         )
         return self.modality_logits.project(
             hidden,
-            self.token_embedding.embeddings,
+            self.token_embedding,
             ops.shape(text_decoder_inputs)[1],
             bool(full_vocabulary),
         )
@@ -506,9 +507,8 @@ class UnifiedIOBackbone(Backbone):
             if preset_checks.is_local_preset(folder):
                 folder = os.fspath(folder)
                 preset_checks.check_preset_folder(folder, load_weights)
-            return super().from_preset(
-                folder, load_weights=load_weights, **kwargs
-            )
+                kwargs["dtype"] = saved_dtype_policy_map(folder, kwargs.get("dtype"))
+            return super().from_preset(folder, load_weights=load_weights, **kwargs)
         entry = unified_io_presets[preset]
         if load_weights:
             checkpoint = entry["metadata"]["checkpoint"]
@@ -523,8 +523,7 @@ class UnifiedIOBackbone(Backbone):
                     "Pass `load_weights=False` for random weights."
                 )
             raise ValueError(
-                f"No weights are bundled for the built-in preset '{preset}'. "
-                + advice
+                f"No weights are bundled for the built-in preset '{preset}'. " + advice
             )
         return cls(**{**entry["config"], **kwargs})
 
@@ -550,9 +549,7 @@ class UnifiedIOBackbone(Backbone):
         preset_checks.verify_before_loading(
             self, filepath, check_variables=not skip_mismatch
         )
-        return super().load_weights(
-            filepath, skip_mismatch=skip_mismatch, **kwargs
-        )
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     @staticmethod
     def count_preset_parameters(preset):

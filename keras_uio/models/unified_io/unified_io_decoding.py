@@ -94,12 +94,24 @@ def compile_generate(model, sampler, text_length, image_length, stop_at_eos):
     def run(text_ids, images, image_masks, seed):
         if sampler.strategy == "beam":
             return beam_search(
-                model.backbone, text_ids, images, image_masks, sampler.num_beams,
+                model.backbone,
+                text_ids,
+                images,
+                image_masks,
+                sampler.num_beams,
                 text_length,
             )
         return decode(
-            model.backbone, model.vqgan, text_ids, images, image_masks, seed,
-            sampler, text_length, image_length, stop_at_eos,
+            model.backbone,
+            model.vqgan,
+            text_ids,
+            images,
+            image_masks,
+            seed,
+            sampler,
+            text_length,
+            image_length,
+            stop_at_eos,
         )
 
     return compile_for_backend(model, run)
@@ -136,8 +148,16 @@ def encode(backbone, text_ids, images, image_masks):
 
 
 def decode(
-    backbone, vqgan, text_ids, images, image_masks, seed, sampler, text_length,
-    image_length, stop_at_eos,
+    backbone,
+    vqgan,
+    text_ids,
+    images,
+    image_masks,
+    seed,
+    sampler,
+    text_length,
+    image_length,
+    stop_at_eos,
 ):
     """Text (greedy or sampled), then `image_length` image codes and pixels."""
     b = backbone
@@ -160,9 +180,7 @@ def decode(
     if image_length:
         # Images start at their own positions whatever text was skipped.
         start = ops.full((batch, 1), b.image_start_id, "int32")
-        state = (ops.convert_to_tensor(text_length, "int32"), start) + tuple(
-            state[2:]
-        )
+        state = (ops.convert_to_tensor(text_length, "int32"), start) + tuple(state[2:])
         state = _phase(b, state, total, True, static, sampler, stop_at_eos)
     sequence, scores = state[6], state[7]
     outputs = {"text_tokens": sequence[:, :text_length], "scores": scores}
@@ -225,8 +243,14 @@ def beam_search(backbone, text_ids, images, image_masks, num_beams, text_length)
         ended = ops.logical_or(gather(ended), next_tokens == eos_id)
         sequence = ops.slice_update(gather(sequence), (0, t), next_tokens[:, None])
         return (
-            t + 1, next_tokens[:, None], caches, key_mask, fed_eos, ended,
-            sequence, ops.reshape(scores, (-1,)),
+            t + 1,
+            next_tokens[:, None],
+            caches,
+            key_mask,
+            fed_eos,
+            ended,
+            sequence,
+            ops.reshape(scores, (-1,)),
         )
 
     state = ops.while_loop(cond, body, state, maximum_iterations=text_length)
@@ -334,8 +358,15 @@ def _phase(backbone, state, stop, image_phase, static, sampler, stop_at_eos):
             t_next = ops.where(ops.all(ended), stop, t_next)
         sequence = ops.slice_update(sequence, (0, t), next_tokens[:, None])
         return (
-            ops.cast(t_next, "int32"), next_tokens[:, None], caches, key_mask,
-            fed_eos, ended, sequence, scores + log_probs, seed,
+            ops.cast(t_next, "int32"),
+            next_tokens[:, None],
+            caches,
+            key_mask,
+            fed_eos,
+            ended,
+            sequence,
+            scores + log_probs,
+            seed,
         )
 
     return ops.while_loop(cond, body, state, maximum_iterations=stop)
@@ -360,7 +391,8 @@ def split_batch(*arrays):
     if jax.process_count() > 1 or size == 1 or len(arrays[0]) % size:
         return arrays
     return tuple(
-        a if a is None
+        a
+        if a is None
         else keras.distribution.distribute_tensor(
             a, distribution.get_data_layout(a.shape)
         )

@@ -1,6 +1,8 @@
 """Where a preset name leads: a built-in architecture, a bundled trained
 preset in the package, or a local folder."""
 
+import copy
+import json
 import os
 
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
@@ -38,3 +40,22 @@ def bundled_preset_path(preset):
             f"`python scripts/train_easy_vqa.py --out {path}`."
         )
     return path
+
+
+def saved_dtype_policy_map(preset, dtype=None):
+    """`dtype` to load `preset` with: a quantized preset's saved
+    `DTypePolicyMap` (keras-hub 0.32's backbone loader replaces it with
+    `dtype`, building float layers for int8 weights), its default set to
+    `dtype`. (keras-hub resolves this only for task presets, `_resolve_dtype`.)"""
+    with open(os.path.join(preset, "config.json")) as f:
+        saved = json.load(f)["config"].get("dtype")
+    if not (
+        isinstance(saved, dict) and "DTypePolicyMap" in saved.get("class_name", "")
+    ):
+        return dtype
+    saved = copy.deepcopy(saved)
+    if dtype is not None:
+        saved["config"]["default_policy"] = dtype
+        for policy in saved["config"]["policy_map"].values():
+            policy["config"]["source_name"] = dtype
+    return saved
