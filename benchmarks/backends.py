@@ -75,7 +75,9 @@ def training_batch(backbone, batch, rng):
     b = backbone
     text = rng.integers(2, 1000, (batch, TARGET_TEXT_LENGTH)).astype("int32")
     text[:, -1] = 1
-    codes = rng.integers(0, b.image_vocabulary_size, (batch, b.max_decoder_image_length))
+    codes = rng.integers(
+        0, b.image_vocabulary_size, (batch, b.max_decoder_image_length)
+    )
     ids = (codes + b.vocabulary_size).astype("int32")
     x = {
         **encoder_inputs(b, batch, rng),
@@ -121,8 +123,13 @@ def time_training(model, x, y, repeats):
     timer = StepTimer()
     batch = len(x["text_encoder_inputs"])
     model.fit(
-        x, y, batch_size=batch, epochs=repeats + 1, verbose=0,
-        callbacks=[timer], shuffle=False,
+        x,
+        y,
+        batch_size=batch,
+        epochs=repeats + 1,
+        verbose=0,
+        callbacks=[timer],
+        shuffle=False,
     )
     return timer.times[0], statistics.median(timer.times[1:])
 
@@ -173,8 +180,13 @@ def run_backend(backend, repeats, train_batch):
     """One worker subprocess; its report, or `None` with its error shown."""
     env = {**os.environ, "KERAS_BACKEND": backend}
     command = [
-        sys.executable, os.path.abspath(__file__), "--worker",
-        "--repeats", str(repeats), "--train-batch", str(train_batch),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        "--repeats",
+        str(repeats),
+        "--train-batch",
+        str(train_batch),
     ]
     log(f"== {backend}")
     start = time.perf_counter()
@@ -184,7 +196,7 @@ def run_backend(backend, repeats, train_batch):
     if done.returncode != 0 or not lines:
         log(f"{backend} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
         return None
-    return json.loads(lines[-1][len(RESULT_PREFIX):])
+    return json.loads(lines[-1][len(RESULT_PREFIX) :])
 
 
 def format_table(reports, train_batch):
@@ -214,12 +226,18 @@ def format_table(reports, train_batch):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=list(BACKENDS),
-                        choices=BACKENDS)
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="timed calls after the first (default 2)")
-    parser.add_argument("--train-batch", type=int, default=2,
-                        help="examples per training step (default 2)")
+    parser.add_argument(
+        "--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="timed calls after the first (default 2)"
+    )
+    parser.add_argument(
+        "--train-batch",
+        type=int,
+        default=2,
+        help="examples per training step (default 2)",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.repeats < 1 or args.train_batch < 1:
@@ -228,8 +246,10 @@ def main():
         run_worker(args.repeats, args.train_batch)
         return
     reports = {b: run_backend(b, args.repeats, args.train_batch) for b in args.backends}
-    print(f"{PRESET}, random weights, float32; seconds "
-          f"(first call = trace/compile + one run; median of {args.repeats})")
+    print(
+        f"{PRESET}, random weights, float32; seconds "
+        f"(first call = trace/compile + one run; median of {args.repeats})"
+    )
     print(format_table(reports, args.train_batch))
     for b, report in reports.items():
         if report is not None:

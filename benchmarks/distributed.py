@@ -54,7 +54,9 @@ def _batch(backbone, batch_size):
     size = backbone.image_size
     patches = (size // backbone.patch_size) ** 2
     text = rng.integers(2, backbone.vocabulary_size, (batch_size, 32)).astype("int32")
-    targets = rng.integers(2, backbone.vocabulary_size, (batch_size, 16)).astype("int32")
+    targets = rng.integers(2, backbone.vocabulary_size, (batch_size, 16)).astype(
+        "int32"
+    )
     decoder_inputs = np.pad(targets[:, :-1], [(0, 0), (1, 0)])
     x = {
         "text_encoder_inputs": text,
@@ -117,12 +119,19 @@ def worker(setup, preset, batch_size, steps):
     repeated_x = {k: np.concatenate([v] * (steps + 1)) for k, v in x.items()}
     repeated_y = {k: np.concatenate([v] * (steps + 1)) for k, v in y.items()}
     model.fit(
-        repeated_x, repeated_y, batch_size=batch_size, epochs=1, shuffle=False,
-        verbose=0, callbacks=[Timer()],
+        repeated_x,
+        repeated_y,
+        batch_size=batch_size,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=[Timer()],
     )
     step = statistics.median(step_times[1:])
-    inputs = {k: x[k] for k in ("text_encoder_inputs", "image_encoder_inputs",
-                                "image_input_masks")}
+    inputs = {
+        k: x[k]
+        for k in ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
+    }
     generate_times = []
     for _ in range(steps + 1):
         start = time.perf_counter()
@@ -145,8 +154,11 @@ def main():
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--setups", nargs="+", default=list(SETUPS), choices=SETUPS)
-    parser.add_argument("--devices-from-hardware", action="store_true",
-                        help="use the real devices instead of virtual CPU ones")
+    parser.add_argument(
+        "--devices-from-hardware",
+        action="store_true",
+        help="use the real devices instead of virtual CPU ones",
+    )
     parser.add_argument("--worker", choices=SETUPS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -154,10 +166,14 @@ def main():
         print(json.dumps(result))
         return
 
-    print(f"{args.preset}, batch {args.batch_size}, float32, median of "
-          f"{args.steps} steps\n")
-    print("| setup | devices | step compile s | step s | generate compile s "
-          "| generate s (16 tokens) | 1024^2 matmul ms |")
+    print(
+        f"{args.preset}, batch {args.batch_size}, float32, median of "
+        f"{args.steps} steps\n"
+    )
+    print(
+        "| setup | devices | step compile s | step s | generate compile s "
+        "| generate s (16 tokens) | 1024^2 matmul ms |"
+    )
     print("|---|---|---|---|---|---|---|")
     rows = {}
     for setup in args.setups:
@@ -169,25 +185,43 @@ def main():
                 + f" --xla_force_host_platform_device_count={count}"
             ).strip()
         run = subprocess.run(
-            [sys.executable, __file__, "--worker", setup, "--preset", args.preset,
-             "--batch-size", str(args.batch_size), "--steps", str(args.steps)],
-            capture_output=True, text=True, env=env,
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                setup,
+                "--preset",
+                args.preset,
+                "--batch-size",
+                str(args.batch_size),
+                "--steps",
+                str(args.steps),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         if run.returncode:
             print(f"| {label} | failed: {run.stderr.strip().splitlines()[-1]} |")
             continue
         r = json.loads(run.stdout.strip().splitlines()[-1])
         rows[setup] = r
-        print(f"| {label} | {r['devices']} | {r['step_compile_s']:.1f} | "
-              f"{r['step_s']:.3f} | {r['generate_compile_s']:.1f} | "
-              f"{r['generate_s']:.3f} | {r['matmul_ms']:.1f} |", flush=True)
+        print(
+            f"| {label} | {r['devices']} | {r['step_compile_s']:.1f} | "
+            f"{r['step_s']:.3f} | {r['generate_compile_s']:.1f} | "
+            f"{r['generate_s']:.3f} | {r['matmul_ms']:.1f} |",
+            flush=True,
+        )
     if "single" in rows:
         base = rows["single"]
         for setup, r in rows.items():
             if setup != "single":
-                print(f"\n{SETUPS[setup][0]}: step {r['step_s'] / base['step_s']:.2f}x, "
-                      f"generate {r['generate_s'] / base['generate_s']:.2f}x "
-                      "the single-device time", end="")
+                print(
+                    f"\n{SETUPS[setup][0]}: step {r['step_s'] / base['step_s']:.2f}x, "
+                    f"generate {r['generate_s'] / base['generate_s']:.2f}x "
+                    "the single-device time",
+                    end="",
+                )
         print()
 
 

@@ -176,9 +176,7 @@ def main(argv=None):
     )
     keras.utils.set_random_seed(args.seed)
     start = time.perf_counter()
-    backbone = keras_uio.UnifiedIOBackbone.from_preset(
-        args.preset, load_weights=False
-    )
+    backbone = keras_uio.UnifiedIOBackbone.from_preset(args.preset, load_weights=False)
     build_seconds = time.perf_counter() - start
     cfg = backbone.get_config()
     vocab = cfg["vocabulary_size"] + cfg["image_vocabulary_size"]
@@ -234,9 +232,9 @@ def main(argv=None):
             )
             print_row(rows[-1])
         if "forward" in args.parts:
-            dec_text = rng.integers(
-                3, 32000, (batch, args.decoder_text_length)
-            ).astype("int32")
+            dec_text = rng.integers(3, 32000, (batch, args.decoder_text_length)).astype(
+                "int32"
+            )
             dec_text[:, 0] = 0
             inputs = {
                 "text_encoder_inputs": text,
@@ -283,7 +281,7 @@ def main(argv=None):
             f"{best:>7.3f} {flops / 1e9:>7.1f} {rate:>8.1f} {window:>6.1f} "
             f"{rate / window:>8.1%} {1e3 * median / batch:>9.1f}"
         )
-    for part, batch, compile_s, median, best, flops, window in rows:
+    for part, batch, _compile_s, median, best, flops, window in rows:
         if part != "encoder" or batch != 1 or args.preset != "uio_small":
             continue
         if args.text_length != 32:

@@ -180,19 +180,25 @@ def run_cases(cases, repeats):
     """
     for case in cases:
         case.warm()
-        log(f"  first call {case.name}: {case.first:.1f} s, peak RSS "
-            f"{case.first_rss:.0f} MiB")
+        log(
+            f"  first call {case.name}: {case.first:.1f} s, peak RSS "
+            f"{case.first_rss:.0f} MiB"
+        )
     for r in range(repeats):
         start = time.perf_counter()
         for case in cases:
             case.time_once()
-        log(f"  round {r + 1}/{repeats}: {time.perf_counter() - start:.1f} s; "
-            f"load average {os.getloadavg()[0]:.2f}")
+        log(
+            f"  round {r + 1}/{repeats}: {time.perf_counter() - start:.1f} s; "
+            f"load average {os.getloadavg()[0]:.2f}"
+        )
 
 
 def generate_options():
     """The XLA options `UnifiedIO.generate` compiles with on the CPU."""
-    from keras_uio.models.unified_io.unified_io_decoding import CPU_DECODE_COMPILER_OPTIONS
+    from keras_uio.models.unified_io.unified_io_decoding import (
+        CPU_DECODE_COMPILER_OPTIONS,
+    )
 
     return CPU_DECODE_COMPILER_OPTIONS
 
@@ -269,9 +275,9 @@ def uio_inputs(rng, backbone, batch, image_mask_value=1):
     text[:, -1] = 1  # EOS ends the prompt, as the preprocessor writes it.
     return {
         "text_encoder_inputs": text,
-        "image_encoder_inputs": rng.uniform(
-            -1.0, 1.0, (batch, size, size, 3)
-        ).astype("float32"),
+        "image_encoder_inputs": rng.uniform(-1.0, 1.0, (batch, size, size, 3)).astype(
+            "float32"
+        ),
         "image_input_masks": np.full((batch, patches), image_mask_value, "int32"),
     }
 
@@ -330,7 +336,9 @@ def uio_text_cases(model, encoders, rng, batch, label, mask_value, cross_kv):
 
     def generate():
         return model.generate(
-            inputs, max_text_length=TEXT_TOKENS, sampler="greedy",
+            inputs,
+            max_text_length=TEXT_TOKENS,
+            sampler="greedy",
             stop_at_eos=False,
         )
 
@@ -353,7 +361,10 @@ def uio_text_cases(model, encoders, rng, batch, label, mask_value, cross_kv):
                 f"encoder + cross K/V b{batch}", lambda: encode_kv(*args)
             )
     return {
-        "label": label, "batch": batch, "cases": cases, "eos_rows": eos_rows,
+        "label": label,
+        "batch": batch,
+        "cases": cases,
+        "eos_rows": eos_rows,
         "counts": counts,
     }
 
@@ -392,7 +403,9 @@ def uio_text_row(spec, encoder_cases, probes):
     )
     counts = spec["counts"]
     roofline_line(
-        probes, counts["step_bytes"], row["step_ms"],
+        probes,
+        counts["step_bytes"],
+        row["step_ms"],
         [("encoder", counts["encoder_flops"], enc.median)],
     )
     return row
@@ -411,7 +424,10 @@ def uio_image_cases(model, encoders, vq_decode, rng, batch):
 
     def generate():
         return model.generate(
-            inputs, max_text_length=1, image=True, sampler="greedy",
+            inputs,
+            max_text_length=1,
+            image=True,
+            sampler="greedy",
             stop_at_eos=False,
         )
 
@@ -465,11 +481,16 @@ def uio_image_row(spec, encoder_cases, probes):
     )
     counts = spec["counts"]
     roofline_line(
-        probes, counts["step_bytes"], row["step_ms"],
+        probes,
+        counts["step_bytes"],
+        row["step_ms"],
         [
             ("encoder", counts["encoder_flops"], enc.median),
-            ("VQ-GAN decode (generate's XLA options)", counts["vqgan_flops"],
-             vq.median),
+            (
+                "VQ-GAN decode (generate's XLA options)",
+                counts["vqgan_flops"],
+                vq.median,
+            ),
         ],
     )
     return row
@@ -626,8 +647,15 @@ def verdict(ok):
     return "PASS" if ok else "FAIL"
 
 
-def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True,
-           original=None, source="the fixed anchors"):
+def report(
+    text_rows,
+    text_only_rows,
+    image_rows,
+    t5_rows,
+    anchored=True,
+    original=None,
+    source="the fixed anchors",
+):
     original = original or ORIGINAL
     if not anchored:
         log("")
@@ -635,9 +663,7 @@ def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True,
         text_rows, image_rows = [], []
     log("")
     log("summary (steady state = median; ratios: > 1 means keras_uio is faster)")
-    header = (
-        f"{'measurement':<44} {'original':>9} {'keras_uio':>9} {'ratio':>6}"
-    )
+    header = f"{'measurement':<44} {'original':>9} {'keras_uio':>9} {'ratio':>6}"
     log(header)
     log("-" * len(header))
 
@@ -657,23 +683,41 @@ def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True,
         if b in anchors:
             orig_s, orig_enc = anchors[b]
             orig_tps = b * TEXT_TOKENS / orig_s
-            line(f"text b{b}: seconds (32 tokens, image prompt)", orig_s,
-                 row["seconds"], orig_s / row["seconds"])
-            line(f"text b{b}: tokens/s", f"{orig_tps:.1f}",
-                 f"{row['tokens_per_s']:.1f}", row["tokens_per_s"] / orig_tps)
-            line(f"text b{b}: encoder seconds", orig_enc, row["encoder"],
-                 orig_enc / row["encoder"])
+            line(
+                f"text b{b}: seconds (32 tokens, image prompt)",
+                orig_s,
+                row["seconds"],
+                orig_s / row["seconds"],
+            )
+            line(
+                f"text b{b}: tokens/s",
+                f"{orig_tps:.1f}",
+                f"{row['tokens_per_s']:.1f}",
+                row["tokens_per_s"] / orig_tps,
+            )
+            line(
+                f"text b{b}: encoder seconds",
+                orig_enc,
+                row["encoder"],
+                orig_enc / row["encoder"],
+            )
             orig_step = (orig_s - orig_enc) / TEXT_TOKENS * 1e3
-            line(f"text b{b}: ms/step (total - encoder) / 32",
-                 f"{orig_step:.1f}", f"{row['step_ms']:.1f}",
-                 orig_step / row["step_ms"])
+            line(
+                f"text b{b}: ms/step (total - encoder) / 32",
+                f"{orig_step:.1f}",
+                f"{row['step_ms']:.1f}",
+                orig_step / row["step_ms"],
+            )
             line(f"text b{b}: compile seconds", "", f"{row['compile']:.1f}")
             line(f"text b{b}: peak RSS MiB", "", f"{row['rss']:.0f}")
             speedup = row["tokens_per_s"] / orig_tps
             results.append(
-                (f"text b{b} tokens/s >= {TEXT_SPEEDUP_TARGET:.1f}x original "
-                 f"({TEXT_SPEEDUP_TARGET * orig_tps:.1f} tokens/s)",
-                 speedup, speedup >= TEXT_SPEEDUP_TARGET)
+                (
+                    f"text b{b} tokens/s >= {TEXT_SPEEDUP_TARGET:.1f}x original "
+                    f"({TEXT_SPEEDUP_TARGET * orig_tps:.1f} tokens/s)",
+                    speedup,
+                    speedup >= TEXT_SPEEDUP_TARGET,
+                )
             )
         else:
             line(f"text b{b}: seconds (no anchor)", "", row["seconds"])
@@ -681,29 +725,45 @@ def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True,
         b = row["batch"]
         if b == 1:
             orig = original["image_b1_seconds"]
-            line("image b1: seconds (1 text + 256 codes + VQ-GAN)", orig,
-                 row["seconds"], orig / row["seconds"])
-            line("image b1: ms per decoder step", f"{original['image_b1_step_ms']:.1f}",
-                 f"{row['step_ms']:.1f}", original["image_b1_step_ms"] / row["step_ms"])
-            line("VQ-GAN decode alone: seconds", original["vqgan_decode_seconds"],
-                 row["vqgan"], original["vqgan_decode_seconds"] / row["vqgan"])
+            line(
+                "image b1: seconds (1 text + 256 codes + VQ-GAN)",
+                orig,
+                row["seconds"],
+                orig / row["seconds"],
+            )
+            line(
+                "image b1: ms per decoder step",
+                f"{original['image_b1_step_ms']:.1f}",
+                f"{row['step_ms']:.1f}",
+                original["image_b1_step_ms"] / row["step_ms"],
+            )
+            line(
+                "VQ-GAN decode alone: seconds",
+                original["vqgan_decode_seconds"],
+                row["vqgan"],
+                original["vqgan_decode_seconds"] / row["vqgan"],
+            )
             line("image b1: compile seconds", "", f"{row['compile']:.1f}")
             line("image b1: peak RSS MiB", "", f"{row['rss']:.0f}")
             speedup = orig / row["seconds"]
             results.append(
-                (f"image b1 >= {IMAGE_SPEEDUP_TARGET:.1f}x original "
-                 f"(<= {orig / IMAGE_SPEEDUP_TARGET:.2f} s)",
-                 speedup, speedup >= IMAGE_SPEEDUP_TARGET)
+                (
+                    f"image b1 >= {IMAGE_SPEEDUP_TARGET:.1f}x original "
+                    f"(<= {orig / IMAGE_SPEEDUP_TARGET:.2f} s)",
+                    speedup,
+                    speedup >= IMAGE_SPEEDUP_TARGET,
+                )
             )
         else:
             line(f"image b{b}: seconds (no anchor)", "", row["seconds"])
 
     if t5_rows:
         log("")
-        log("vs keras_hub T5Seq2SeqLM (same dims, 32 tokens from a 32-token "
-            "text prompt; ours: image mask all zeros, so")
-        log("generate encodes the text alone; per step = (total - text "
-            "encoder) / 32)")
+        log(
+            "vs keras_hub T5Seq2SeqLM (same dims, 32 tokens from a 32-token "
+            "text prompt; ours: image mask all zeros, so"
+        )
+        log("generate encodes the text alone; per step = (total - text encoder) / 32)")
         header = (
             f"{'measurement':<44} {'T5 anchor':>9} {'T5 now':>9} "
             f"{'keras_uio':>9} {'T5/ours':>7}"
@@ -715,27 +775,39 @@ def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True,
             b = t5["batch"]
             anchor = fmt_s(T5_ANCHORS.get(b))
             mine = ours.get(b)
-            log(f"{'b%d: seconds (whole generate)' % b:<44} {anchor:>9} "
+            log(
+                f"{'b%d: seconds (whole generate)' % b:<44} {anchor:>9} "
                 f"{t5['seconds']:>9.3f} "
                 f"{fmt_s(mine and mine['seconds']):>9} "
-                f"{'' if not mine else '%.2fx' % (t5['seconds'] / mine['seconds']):>7}")
-            log(f"{'b%d: encoder seconds' % b:<44} {'':>9} "
-                f"{t5['encoder']:>9.3f} {fmt_s(mine and mine['encoder']):>9}")
+                f"{'' if not mine else '%.2fx' % (t5['seconds'] / mine['seconds']):>7}"
+            )
+            log(
+                f"{'b%d: encoder seconds' % b:<44} {'':>9} "
+                f"{t5['encoder']:>9.3f} {fmt_s(mine and mine['encoder']):>9}"
+            )
             if mine:
-                log(f"{'b%d: ms/step, (total - encoder) / 32' % b:<44} {'':>9} "
+                log(
+                    f"{'b%d: ms/step, (total - encoder) / 32' % b:<44} {'':>9} "
                     f"{t5['step_ms']:>9.1f} {mine['step_ms']:>9.1f} "
-                    f"{t5['step_ms'] / mine['step_ms']:>6.2f}x")
-                log(f"{'b%d: ms/step, T5 also minus its prefill' % b:<44} "
-                    f"{'':>9} {t5['step_ms_strict']:>9.1f} {mine['step_ms']:>9.1f} "
-                    f"{t5['step_ms_strict'] / mine['step_ms']:>6.2f}x")
-                results.append(
-                    (f"b{b} ms/decode step <= T5Seq2SeqLM's (T5 measured now, "
-                     "minus encoder and prefill)",
-                     t5["step_ms_strict"] / mine["step_ms"],
-                     mine["step_ms"] <= t5["step_ms_strict"])
+                    f"{t5['step_ms'] / mine['step_ms']:>6.2f}x"
                 )
-            log(f"{'b%d: T5 compile seconds, peak RSS MiB' % b:<44} {'':>9} "
-                f"{t5['compile']:>9.1f} {t5['rss']:>9.0f}")
+                log(
+                    f"{'b%d: ms/step, T5 also minus its prefill' % b:<44} "
+                    f"{'':>9} {t5['step_ms_strict']:>9.1f} {mine['step_ms']:>9.1f} "
+                    f"{t5['step_ms_strict'] / mine['step_ms']:>6.2f}x"
+                )
+                results.append(
+                    (
+                        f"b{b} ms/decode step <= T5Seq2SeqLM's (T5 measured now, "
+                        "minus encoder and prefill)",
+                        t5["step_ms_strict"] / mine["step_ms"],
+                        mine["step_ms"] <= t5["step_ms_strict"],
+                    )
+                )
+            log(
+                f"{'b%d: T5 compile seconds, peak RSS MiB' % b:<44} {'':>9} "
+                f"{t5['compile']:>9.1f} {t5['rss']:>9.0f}"
+            )
 
     log("")
     log(f"targets (raw numbers of this run against {source})")
@@ -747,10 +819,13 @@ def report(text_rows, text_only_rows, image_rows, t5_rows, anchored=True,
         if t5["batch"] in T5_ANCHORS and anchored
     ]
     if slowdowns:
-        log("  context only (not used for the verdicts): T5Seq2SeqLM now "
-            "takes " + ", ".join(f"{s:.2f}x" for s in slowdowns)
+        log(
+            "  context only (not used for the verdicts): T5Seq2SeqLM now "
+            "takes "
+            + ", ".join(f"{s:.2f}x" for s in slowdowns)
             + " its anchor time(s); when that is well above 1 the machine is "
-            "busier than when the anchors were taken")
+            "busier than when the anchors were taken"
+        )
     return all(ok for _, _, ok in results)
 
 
@@ -761,18 +836,30 @@ def main(argv=None):
     parser.add_argument("--image-batch-sizes", type=int, nargs="*", default=[1])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-t5", action="store_true")
-    parser.add_argument("--skip-text-only", action="store_true",
-                        help="skip our image-mask-zero run (the T5 comparison)")
-    parser.add_argument("--cross-kv", action="store_true",
-                        help="also time encode + the decoder's cross K/V "
-                        "projections (a per-step breakdown aid)")
-    parser.add_argument("--original", metavar="JSON",
-                        help="the original's figures measured by "
-                        "benchmarks/original_generate.py --json-out, used "
-                        "instead of the fixed anchors")
-    parser.add_argument("--vqgan-direct", action="store_true",
-                        help="also time model.vqgan.decode / encode called "
-                        "directly, compiled and uncompiled (batch 1)")
+    parser.add_argument(
+        "--skip-text-only",
+        action="store_true",
+        help="skip our image-mask-zero run (the T5 comparison)",
+    )
+    parser.add_argument(
+        "--cross-kv",
+        action="store_true",
+        help="also time encode + the decoder's cross K/V "
+        "projections (a per-step breakdown aid)",
+    )
+    parser.add_argument(
+        "--original",
+        metavar="JSON",
+        help="the original's figures measured by "
+        "benchmarks/original_generate.py --json-out, used "
+        "instead of the fixed anchors",
+    )
+    parser.add_argument(
+        "--vqgan-direct",
+        action="store_true",
+        help="also time model.vqgan.decode / encode called "
+        "directly, compiled and uncompiled (batch 1)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -819,8 +906,11 @@ def main(argv=None):
         for batch in args.image_batch_sizes:
             image_specs.append(
                 uio_image_cases(
-                    model, None if batch in encoder_cases else encoders,
-                    vq_decode, rng, batch,
+                    model,
+                    None if batch in encoder_cases else encoders,
+                    vq_decode,
+                    rng,
+                    batch,
                 )
             )
             encoder_cases.setdefault(batch, image_specs[-1]["cases"])
@@ -831,8 +921,10 @@ def main(argv=None):
             )
     if not args.skip_t5:
         lm = build_t5(model.backbone.get_config())
-        log(f"keras_hub T5Seq2SeqLM: {lm.count_params() / 1e6:.1f}M parameters "
-            "(random), greedy sampler, preprocessor=None")
+        log(
+            f"keras_hub T5Seq2SeqLM: {lm.count_params() / 1e6:.1f}M parameters "
+            "(random), greedy sampler, preprocessor=None"
+        )
         for batch in args.batch_sizes:
             t5_specs.append(t5_cases(lm, rng, batch))
     cases = [
@@ -842,20 +934,23 @@ def main(argv=None):
         )
         for case in spec["cases"].values()
     ]
-    log(f"warming {len(cases)} workloads, then {args.repeats} interleaved "
-        "rounds:")
+    log(f"warming {len(cases)} workloads, then {args.repeats} interleaved rounds:")
     probes = {}
     measure_probes(probes)
     run_cases(cases, args.repeats)
     measure_probes(probes)
-    log(f"probes before / after the rounds: memory read "
+    log(
+        f"probes before / after the rounds: memory read "
         f"{probes['gb_s'][0]:.1f} / {probes['gb_s'][1]:.1f} GB/s, matmul "
         f"{probes['gflop_s'][0]:.1f} / {probes['gflop_s'][1]:.1f} GFLOP/s "
-        "(each the median of 5; rates below are against their median)")
+        "(each the median of 5; rates below are against their median)"
+    )
 
     log("")
-    log("text: 32 tokens, greedy, stop_at_eos=False (exactly 32 written), "
-        "32-token prompt + 384x384 image:")
+    log(
+        "text: 32 tokens, greedy, stop_at_eos=False (exactly 32 written), "
+        "32-token prompt + 384x384 image:"
+    )
     text_rows = [uio_text_row(s, encoder_cases, probes) for s in text_specs]
     image_rows = []
     if image_specs:
@@ -863,8 +958,10 @@ def main(argv=None):
         image_rows = [uio_image_row(s, encoder_cases, probes) for s in image_specs]
     text_only_rows = []
     if text_only_specs:
-        log("text-only input (image mask all zeros: generate encodes the "
-            "text alone, and steps cross-attend over the 32 text positions):")
+        log(
+            "text-only input (image mask all zeros: generate encodes the "
+            "text alone, and steps cross-attend over the 32 text positions):"
+        )
         text_only_rows = [
             uio_text_row(s, encoder_cases, probes) for s in text_only_specs
         ]
@@ -873,8 +970,10 @@ def main(argv=None):
         vqgan_direct_rows(spec, probes)
     t5_rows = []
     if t5_specs:
-        log("keras_hub T5Seq2SeqLM, 32 tokens from a 32-token prompt, "
-            "stop_token_ids=None:")
+        log(
+            "keras_hub T5Seq2SeqLM, 32 tokens from a 32-token prompt, "
+            "stop_token_ids=None:"
+        )
         t5_rows = [t5_row(s) for s in t5_specs]
 
     original, source = None, "the fixed anchors"
@@ -885,8 +984,13 @@ def main(argv=None):
             original = json.load(f)
         source = f"the original measured in {args.original}"
     report(
-        text_rows, text_only_rows, image_rows, t5_rows,
-        anchored=args.preset == "uio_small", original=original, source=source,
+        text_rows,
+        text_only_rows,
+        image_rows,
+        t5_rows,
+        anchored=args.preset == "uio_small",
+        original=original,
+        source=source,
     )
     log("")
     log(

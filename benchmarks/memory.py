@@ -289,7 +289,9 @@ print(f"loaded {backbone.count_params():,} parameters, dtype "
       f"{backbone.dtype_policy.name}, in {time.perf_counter() - start:.1f} s")
 """
 
-IMPORT_SNIPPET = "import keras_uio, keras_hub, jax; jax.numpy.zeros(1).block_until_ready()"
+IMPORT_SNIPPET = (
+    "import keras_uio, keras_hub, jax; jax.numpy.zeros(1).block_until_ready()"
+)
 
 
 def main(argv=None):
@@ -327,13 +329,17 @@ def main(argv=None):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     cli = shutil.which("keras-uio")
     convert_cmd = [cli] if cli else [sys.executable, "-m", "keras_uio.cli"]
-    print(f"workdir {workdir}; {os.cpu_count()} cpus; "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"workdir {workdir}; {os.cpu_count()} cpus; "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
     wall, rss, _ = run_measured(
         [sys.executable, "-c", IMPORT_SNIPPET], env, os.path.join(workdir, "import.log")
     )
-    print(f"baseline: `import keras_uio` (+ jax, keras_hub) peak RSS {rss:.0f} MiB, {wall:.1f} s")
+    print(
+        f"baseline: `import keras_uio` (+ jax, keras_hub) peak RSS {rss:.0f} MiB, {wall:.1f} s"
+    )
 
     print("writing the VQ-GAN layout ...", flush=True)
     vq_shapes = vqgan_shapes()

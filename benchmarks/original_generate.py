@@ -28,6 +28,7 @@ Two names the original's type annotations use are gone from current jax
 (`jax.numpy.DeviceArray`, `jax.pxla.ShardedDeviceArray`); they are aliased
 to `jax.Array` before importing it (annotations only, nothing it computes).
 """
+
 import argparse
 import os
 import statistics
@@ -39,9 +40,9 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 warnings.simplefilter("ignore", FutureWarning)
 warnings.simplefilter("ignore", DeprecationWarning)
 
-import numpy as np  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 TEXT_TOKENS = 32
 PROMPT_LEN = 32
@@ -95,8 +96,12 @@ def foreign_cpu_s():
     return tot / _CLK
 
 
-CLEAN_LOAD = 0.1  # a timed call is "clean" if other processes used < this many cores meanwhile
-WAIT_IDLE = [0.0]  # max seconds to wait for other processes to go quiet before a timed call
+CLEAN_LOAD = (
+    0.1  # a timed call is "clean" if other processes used < this many cores meanwhile
+)
+WAIT_IDLE = [
+    0.0
+]  # max seconds to wait for other processes to go quiet before a timed call
 
 
 def wait_idle(threshold=0.15, window=1.0):
@@ -113,7 +118,9 @@ def wait_idle(threshold=0.15, window=1.0):
                 return
         else:
             quiet = 0
-    log(f"    (other processes still busy after waiting {WAIT_IDLE[0]:.0f} s; timing anyway)")
+    log(
+        f"    (other processes still busy after waiting {WAIT_IDLE[0]:.0f} s; timing anyway)"
+    )
 
 
 class Case:
@@ -136,8 +143,10 @@ class Case:
         self.first_rss = vm_hwm_mib()
         if self.check is not None:
             self.check(out)
-        log(f"  first call {self.name}: {self.first:.2f} s (peak RSS {self.first_rss:.0f} MiB, "
-            f"other-proc load {self.first_foreign:.2f} cores)")
+        log(
+            f"  first call {self.name}: {self.first:.2f} s (peak RSS {self.first_rss:.0f} MiB, "
+            f"other-proc load {self.first_foreign:.2f} cores)"
+        )
 
     def time_once(self):
         wait_idle()
@@ -182,21 +191,41 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--skip-image", action="store_true")
-    ap.add_argument("--skip-image-sampled", action="store_true",
-                    help="skip the runner-default (top-p 0.9 sampling) image case")
-    ap.add_argument("--skip-eager", action="store_true",
-                    help="skip the un-jitted (ModelRunner default compiled=False) text case")
+    ap.add_argument(
+        "--skip-image-sampled",
+        action="store_true",
+        help="skip the runner-default (top-p 0.9 sampling) image case",
+    )
+    ap.add_argument(
+        "--skip-eager",
+        action="store_true",
+        help="skip the un-jitted (ModelRunner default compiled=False) text case",
+    )
     ap.add_argument("--eager-repeats", type=int, default=1)
-    ap.add_argument("--max-extra", type=int, default=6,
-                    help="extra timed calls per case (after --repeats rounds) while it has fewer than "
-                         "--repeats clean samples")
-    ap.add_argument("--wait-idle", type=float, default=600.0,
-                    help="before each timed call wait (at most this many s) until other processes use "
-                         "<0.15 core for 2 s; 0 disables")
-    ap.add_argument("--json-out", metavar="FILE",
-                    help="write the figures generate.py --original reads")
-    ap.add_argument("--src", required=True,
-                    help="a checkout of allenai/unified-io-inference (its `uio` package)")
+    ap.add_argument(
+        "--max-extra",
+        type=int,
+        default=6,
+        help="extra timed calls per case (after --repeats rounds) while it has fewer than "
+        "--repeats clean samples",
+    )
+    ap.add_argument(
+        "--wait-idle",
+        type=float,
+        default=600.0,
+        help="before each timed call wait (at most this many s) until other processes use "
+        "<0.15 core for 2 s; 0 disables",
+    )
+    ap.add_argument(
+        "--json-out",
+        metavar="FILE",
+        help="write the figures generate.py --original reads",
+    )
+    ap.add_argument(
+        "--src",
+        required=True,
+        help="a checkout of allenai/unified-io-inference (its `uio` package)",
+    )
     args = ap.parse_args()
     WAIT_IDLE[0] = args.wait_idle
 
@@ -207,18 +236,24 @@ def main():
     jnp.DeviceArray = jax.Array
     jax.pxla = types.SimpleNamespace(ShardedDeviceArray=jax.Array)
     sys.path.insert(0, os.path.abspath(args.src))
+    from importlib.metadata import version
+
     from uio import network
-    from uio.configs import CONFIGS, VAE_CONFIG
+    from uio.configs import CONFIGS
+    from uio.configs import VAE_CONFIG
     from uio.model import UnifiedIOModel
 
-    from importlib.metadata import version
-    log(f"jax {jax.__version__}, jaxlib {version('jaxlib')}, "
-        f"flax {flax.__version__}, numpy {np.__version__}, devices {jax.devices()}")
+    log(
+        f"jax {jax.__version__}, jaxlib {version('jaxlib')}, "
+        f"flax {flax.__version__}, numpy {np.__version__}, devices {jax.devices()}"
+    )
     log(f"cpu count {os.cpu_count()}, load average {os.getloadavg()}")
 
     cfg, vcfg = CONFIGS["small"], VAE_CONFIG
-    log(f"config dtype as shipped: UnifiedIOConfig.dtype={cfg.dtype!r}, VAEConfig.dtype={vcfg.dtype!r} "
-        f"(float32 already; nothing changed)")
+    log(
+        f"config dtype as shipped: UnifiedIOConfig.dtype={cfg.dtype!r}, VAEConfig.dtype={vcfg.dtype!r} "
+        f"(float32 already; nothing changed)"
+    )
     log(f"UnifiedIOConfig(small): {cfg}")
     log(f"VAEConfig: {vcfg}")
 
@@ -228,48 +263,83 @@ def main():
 
     # ---- random init (fixed key), jitted for speed; shapes as the network expects
     t = time.perf_counter()
-    init_fn = jax.jit(lambda rng: model.get_initial_variables(
-        rng,
-        input_shapes={
-            "text_encoder_inputs": (1, PROMPT_LEN),
-            "image_encoder_inputs": (1, 384, 384, 3),
-            "text_decoder_inputs": (1, TEXT_TOKENS),
-            "image_decoder_targets": (1, 256, 256, 3),
-        },
-        input_types={"text_encoder_inputs": jnp.int32, "text_decoder_inputs": jnp.int32}))
+    init_fn = jax.jit(
+        lambda rng: model.get_initial_variables(
+            rng,
+            input_shapes={
+                "text_encoder_inputs": (1, PROMPT_LEN),
+                "image_encoder_inputs": (1, 384, 384, 3),
+                "text_decoder_inputs": (1, TEXT_TOKENS),
+                "image_decoder_targets": (1, 256, 256, 3),
+            },
+            input_types={
+                "text_encoder_inputs": jnp.int32,
+                "text_decoder_inputs": jnp.int32,
+            },
+        )
+    )
     variables = jax.block_until_ready(init_fn(jax.random.PRNGKey(0)))
     params = variables["params"]
-    log(f"init: {time.perf_counter() - t:.1f} s (peak RSS so far {vm_hwm_mib():.0f} MiB); variable collections: {list(variables.keys())}")
+    log(
+        f"init: {time.perf_counter() - t:.1f} s (peak RSS so far {vm_hwm_mib():.0f} MiB); variable collections: {list(variables.keys())}"
+    )
     leaves = jax.tree_util.tree_leaves(params)
     dtypes = sorted({str(x.dtype) for x in leaves})
     n_all = sum(int(np.prod(x.shape)) for x in leaves)
-    n_vae = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params["discrete_vae"]))
-    vae_dec = {k: v for k, v in params["discrete_vae"].items() if k != "encoder"}
-    n_vae_enc = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params["discrete_vae"]["encoder"]))
-    log(f"params: total {n_all:,} ({n_all/1e6:.1f} M), dtypes {dtypes}; "
+    n_vae = sum(
+        int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params["discrete_vae"])
+    )
+    n_vae_enc = sum(
+        int(np.prod(x.shape))
+        for x in jax.tree_util.tree_leaves(params["discrete_vae"]["encoder"])
+    )
+    log(
+        f"params: total {n_all:,} ({n_all / 1e6:.1f} M), dtypes {dtypes}; "
         f"transformer {n_all - n_vae:,}; discrete_vae {n_vae:,} "
-        f"(of which VQ-GAN encoder {n_vae_enc:,}, rest {n_vae - n_vae_enc:,})")
+        f"(of which VQ-GAN encoder {n_vae_enc:,}, rest {n_vae - n_vae_enc:,})"
+    )
     log(f"top-level param groups: {list(params.keys())}")
 
     # ---- the runner's compiled path
     batch_fn = jax.jit(model.predict_batch_with_aux, static_argnums=list(range(3, 9)))
 
     def text_gen(batch):
-        return batch_fn(params=params, batch=batch, text_length=TEXT_TOKENS, image_length=1,
-                        beam_search=True, num_decodes=1, return_all_decodes=True)
+        return batch_fn(
+            params=params,
+            batch=batch,
+            text_length=TEXT_TOKENS,
+            image_length=1,
+            beam_search=True,
+            num_decodes=1,
+            return_all_decodes=True,
+        )
 
     def image_gen(batch, beam_search):
-        return batch_fn(params=params, batch=batch, text_length=1, image_length=256,
-                        beam_search=beam_search, num_decodes=1, return_all_decodes=True)
+        return batch_fn(
+            params=params,
+            batch=batch,
+            text_length=1,
+            image_length=256,
+            beam_search=beam_search,
+            num_decodes=1,
+            return_all_decodes=True,
+        )
 
     # ---- encoder alone, exactly the encode call inside predict_batch_with_aux
     @jax.jit
     def encode(params, batch):
         text = batch["text_encoder_inputs"]
-        return module.apply({"params": params}, text, batch["image_encoder_inputs"],
-                            text > 0, batch["image_input_masks"],
-                            image_encoder_pos_ids=None, text_encoder_pos_ids=None,
-                            enable_dropout=False, method=module.encode)
+        return module.apply(
+            {"params": params},
+            text,
+            batch["image_encoder_inputs"],
+            text > 0,
+            batch["image_input_masks"],
+            image_encoder_pos_ids=None,
+            text_encoder_pos_ids=None,
+            enable_dropout=False,
+            method=module.encode,
+        )
 
     # ---- VQ-GAN decode alone (the call predict_batch_with_aux makes)
     @jax.jit
@@ -283,8 +353,11 @@ def main():
             txt = tt[:, 0, :TEXT_TOKENS]
             assert (txt < cfg.vocab_size).all(), "text token outside text vocab"
             assert (tt[:, 0, TEXT_TOKENS] >= cfg.vocab_size).all()
-            log(f"    text_tokens shape {tt.shape}: {TEXT_TOKENS} text tokens per row + 1 image-stage token "
-                f"(image_length=1); row0[:10]={txt[0, :10].tolist()}")
+            log(
+                f"    text_tokens shape {tt.shape}: {TEXT_TOKENS} text tokens per row + 1 image-stage token "
+                f"(image_length=1); row0[:10]={txt[0, :10].tolist()}"
+            )
+
         return f
 
     def check_image(out):
@@ -295,14 +368,17 @@ def main():
         assert codes.shape == (1, 1, 256), codes.shape
         assert ((codes >= 0) & (codes < cfg.image_vocab_size)).all()
         assert np.isfinite(img).all()
-        log(f"    image {img.shape} range [{img.min():.3f},{img.max():.3f}], image_tokens {codes.shape} "
-            f"(codes[:6]={codes[0, 0, :6].tolist()}), text_tokens {tt.shape}")
+        log(
+            f"    image {img.shape} range [{img.min():.3f},{img.max():.3f}], image_tokens {codes.shape} "
+            f"(codes[:6]={codes[0, 0, :6].tolist()}), text_tokens {tt.shape}"
+        )
 
     def check_enc(bs):
         def f(out):
             (enc, pos), masks = out
             assert enc.shape == (bs, PROMPT_LEN + 576, cfg.emb_dim), enc.shape
             log(f"    encoded {enc.shape}, masks {masks.shape}")
+
         return f
 
     def check_vq(out):
@@ -313,17 +389,30 @@ def main():
     batches = {bs: make_batch(bs, seed=bs) for bs in args.batch_sizes}
     for bs in args.batch_sizes:
         b = batches[bs]
-        cases[f"encoder_b{bs}"] = Case(f"encoder_b{bs}", lambda b=b: encode(params, b), check_enc(bs))
-        cases[f"text_b{bs}"] = Case(f"text_b{bs}", lambda b=b: text_gen(b), check_text(bs))
+        cases[f"encoder_b{bs}"] = Case(
+            f"encoder_b{bs}", lambda b=b: encode(params, b), check_enc(bs)
+        )
+        cases[f"text_b{bs}"] = Case(
+            f"text_b{bs}", lambda b=b: text_gen(b), check_text(bs)
+        )
     if not args.skip_image:
         b1 = batches.get(1) or make_batch(1, seed=1)
         if "encoder_b1" not in cases:
-            cases["encoder_b1"] = Case("encoder_b1", lambda: encode(params, b1), check_enc(1))
-        codes = jnp.asarray(np.random.RandomState(7).randint(0, cfg.image_vocab_size, (1, 256)), jnp.int32)
+            cases["encoder_b1"] = Case(
+                "encoder_b1", lambda: encode(params, b1), check_enc(1)
+            )
+        codes = jnp.asarray(
+            np.random.RandomState(7).randint(0, cfg.image_vocab_size, (1, 256)),
+            jnp.int32,
+        )
         cases["vqgan_b1"] = Case("vqgan_b1", lambda: vq_decode(params, codes), check_vq)
-        cases["image_b1_greedy"] = Case("image_b1_greedy", lambda: image_gen(b1, True), check_image)
+        cases["image_b1_greedy"] = Case(
+            "image_b1_greedy", lambda: image_gen(b1, True), check_image
+        )
         if not args.skip_image_sampled:
-            cases["image_b1_topp"] = Case("image_b1_topp", lambda: image_gen(b1, None), check_image)
+            cases["image_b1_topp"] = Case(
+                "image_b1_topp", lambda: image_gen(b1, None), check_image
+            )
 
     log("\nwarm-up (first call = trace + compile + run):")
     for c in cases.values():
@@ -333,63 +422,101 @@ def main():
         t = time.perf_counter()
         for c in cases.values():
             c.time_once()
-        log(f"  round {r + 1}: {time.perf_counter() - t:.1f} s, load average {os.getloadavg()[0]:.2f}")
+        log(
+            f"  round {r + 1}: {time.perf_counter() - t:.1f} s, load average {os.getloadavg()[0]:.2f}"
+        )
 
     for c in cases.values():
         extra = 0
         while len(c.clean_times()) < args.repeats and extra < args.max_extra:
             c.time_once()
             extra += 1
-            log(f"  extra call {c.name}: {c.times[-1]:.3f} s, other-proc load {c.foreign[-1]:.2f}")
+            log(
+                f"  extra call {c.name}: {c.times[-1]:.3f} s, other-proc load {c.foreign[-1]:.2f}"
+            )
 
     eager = None
     if not args.skip_eager and 1 in batches:
-        log("\nun-jitted ModelRunner default (compiled=False): predict_batch_with_aux called directly, text b1")
+        log(
+            "\nun-jitted ModelRunner default (compiled=False): predict_batch_with_aux called directly, text b1"
+        )
         b = batches[1]
-        eager = Case("text_b1_unjitted", lambda: model.predict_batch_with_aux(
-            params=params, batch=b, text_length=TEXT_TOKENS, image_length=1,
-            beam_search=True, num_decodes=1, return_all_decodes=True), check_text(1))
+        eager = Case(
+            "text_b1_unjitted",
+            lambda: model.predict_batch_with_aux(
+                params=params,
+                batch=b,
+                text_length=TEXT_TOKENS,
+                image_length=1,
+                beam_search=True,
+                num_decodes=1,
+                return_all_decodes=True,
+            ),
+            check_text(1),
+        )
         eager.warm()
         n = 0
-        while n < args.eager_repeats + args.max_extra and len(eager.clean_times()) < args.eager_repeats:
+        while (
+            n < args.eager_repeats + args.max_extra
+            and len(eager.clean_times()) < args.eager_repeats
+        ):
             n += 1
             eager.time_once()
             log(f"  repeat: {eager.times[-1]:.2f} s")
 
     # ---------------------------------------------------------------- table
     log("\n" + "=" * 100)
-    log("ORIGINAL unified-io-inference, 'small', random float32 params, CPU "
-        f"({os.cpu_count()} cores), jitted as ModelRunner(compiled=True)")
-    log(f"{'case':<20}{'first call s':>13}{'median s':>10}{'min s':>9}{'compile~ s':>11}"
-        f"{'peak RSS first/timed MiB':>27}{'clean/all':>11}")
+    log(
+        "ORIGINAL unified-io-inference, 'small', random float32 params, CPU "
+        f"({os.cpu_count()} cores), jitted as ModelRunner(compiled=True)"
+    )
+    log(
+        f"{'case':<20}{'first call s':>13}{'median s':>10}{'min s':>9}{'compile~ s':>11}"
+        f"{'peak RSS first/timed MiB':>27}{'clean/all':>11}"
+    )
     allc = list(cases.values()) + ([eager] if eager else [])
     for c in allc:
-        log(f"{c.name:<20}{c.first:>13.2f}{c.med:>10.3f}{c.best:>9.3f}{c.first - c.med:>11.2f}"
+        log(
+            f"{c.name:<20}{c.first:>13.2f}{c.med:>10.3f}{c.best:>9.3f}{c.first - c.med:>11.2f}"
             f"{c.first_rss:>14.0f} / {c.rss:<10.0f}{len(c.clean_times()):>5}/{len(c.times)}"
-            + ("" if c.clean_times() else "  CONTAMINATED"))
-    log("(median/min over the clean timed calls, i.e. other processes used < 0.1 core meanwhile;\n"
-        " compile~ = first call - median. All calls, 'seconds(other-proc cores)':)")
+            + ("" if c.clean_times() else "  CONTAMINATED")
+        )
+    log(
+        "(median/min over the clean timed calls, i.e. other processes used < 0.1 core meanwhile;\n"
+        " compile~ = first call - median. All calls, 'seconds(other-proc cores)':)"
+    )
     for c in allc:
-        log(f"  {c.name:<18} " + "  ".join(f"{t:.3f}({f:.2f})" for t, f in zip(c.times, c.foreign)))
+        log(
+            f"  {c.name:<18} "
+            + "  ".join(f"{t:.3f}({f:.2f})" for t, f in zip(c.times, c.foreign))
+        )
     log("-" * 100)
     for bs in args.batch_sizes:
         tot, enc = cases[f"text_b{bs}"].med, cases[f"encoder_b{bs}"].med
-        log(f"text b{bs}: total {tot:.3f} s, encoder {enc:.3f} s, "
+        log(
+            f"text b{bs}: total {tot:.3f} s, encoder {enc:.3f} s, "
             f"{bs * TEXT_TOKENS / tot:.1f} tokens/s, ms/step (total-encoder)/32 = {(tot - enc) / 32 * 1e3:.1f} "
-            f"[decoder actually runs 33 steps (32 text + 1 image-stage): /33 = {(tot - enc) / 33 * 1e3:.1f}]")
+            f"[decoder actually runs 33 steps (32 text + 1 image-stage): /33 = {(tot - enc) / 33 * 1e3:.1f}]"
+        )
     if not args.skip_image:
         enc, vq = cases["encoder_b1"].med, cases["vqgan_b1"].med
         for k in ("image_b1_greedy", "image_b1_topp"):
             if k in cases:
                 tot = cases[k].med
-                log(f"{k}: total {tot:.3f} s, encoder {enc:.3f} s, vqgan {vq:.3f} s, "
+                log(
+                    f"{k}: total {tot:.3f} s, encoder {enc:.3f} s, vqgan {vq:.3f} s, "
                     f"ms/step (total-encoder-vqgan)/257 = {(tot - enc - vq) / 257 * 1e3:.1f} "
-                    f"(1 text step + 256 image steps)")
+                    f"(1 text step + 256 image steps)"
+                )
     if eager:
         tot, enc = eager.med, cases["encoder_b1"].med
-        log(f"text b1 un-jitted: total {tot:.3f} s (min {eager.best:.3f}); (total - jitted encoder)/32 = "
-            f"{(tot - enc) / 32 * 1e3:.1f} ms")
-    log(f"process peak RSS (max VmHWM observed over all cases, incl. init): {max(_PEAK[0], vm_hwm_mib()):.0f} MiB")
+        log(
+            f"text b1 un-jitted: total {tot:.3f} s (min {eager.best:.3f}); (total - jitted encoder)/32 = "
+            f"{(tot - enc) / 32 * 1e3:.1f} ms"
+        )
+    log(
+        f"process peak RSS (max VmHWM observed over all cases, incl. init): {max(_PEAK[0], vm_hwm_mib()):.0f} MiB"
+    )
     if args.json_out:
         import json
 
@@ -403,7 +530,9 @@ def main():
         if "image_b1_greedy" in cases:
             tot, vq = cases["image_b1_greedy"].med, cases["vqgan_b1"].med
             figures["image_b1_seconds"] = tot
-            figures["image_b1_step_ms"] = (tot - cases["encoder_b1"].med - vq) / 257 * 1e3
+            figures["image_b1_step_ms"] = (
+                (tot - cases["encoder_b1"].med - vq) / 257 * 1e3
+            )
             figures["vqgan_decode_seconds"] = vq
         with open(args.json_out, "w") as f:
             json.dump(figures, f, indent=1)

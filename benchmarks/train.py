@@ -77,9 +77,11 @@ def uio_forward_flops(cfg, batch, text_in, text_out, image_out, patches=None):
         cfg, batch, text_out + image_out, text_in + patches, vocab=0
     )
     e = cfg["hidden_dim"]
-    logits = batch * 2 * e * (
-        text_out * cfg["vocabulary_size"]
-        + image_out * cfg["image_vocabulary_size"]
+    logits = (
+        batch
+        * 2
+        * e
+        * (text_out * cfg["vocabulary_size"] + image_out * cfg["image_vocabulary_size"])
     )
     return encoder + decoder + logits
 
@@ -166,11 +168,10 @@ class StepTimer:
 
 
 def uio_case(args, with_vqgan):
-    import keras
 
+    from keras_uio import VQGAN
     from keras_uio import UnifiedIO
     from keras_uio import UnifiedIOBackbone
-    from keras_uio import VQGAN
     from keras_uio.data import select_patches
     from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq
 
@@ -203,9 +204,9 @@ def uio_case(args, with_vqgan):
     image_out = cfg["max_decoder_image_length"]
     if with_vqgan:
         size = vqgan.image_size
-        x["image_decoder_targets"] = rng.uniform(
-            -1, 1, (b, size, size, 3)
-        ).astype("float32")
+        x["image_decoder_targets"] = rng.uniform(-1, 1, (b, size, size, 3)).astype(
+            "float32"
+        )
         x["image_target_masks"] = np.ones((b, image_out), "int32")
     else:
         codes = rng.integers(0, cfg["image_vocabulary_size"], (b, image_out))
@@ -227,7 +228,8 @@ def uio_case(args, with_vqgan):
         extra["vqgan_gflop"] = vq_flops / 1e9
     tokens = {
         "target_tokens": b * (args.text_out + image_out),
-        "all_tokens": b * (args.text_in + args.visible_patches + args.text_out + image_out),
+        "all_tokens": b
+        * (args.text_in + args.visible_patches + args.text_out + image_out),
     }
     return model, (x, y, sw), flops, tokens, extra
 
@@ -307,8 +309,8 @@ def worker(args):
         verbose=0,
         callbacks=[timer.callback],
     )
-    seconds = timer.seconds[args.warmup:]
-    rates = timer.rates[args.warmup:]
+    seconds = timer.seconds[args.warmup :]
+    rates = timer.rates[args.warmup :]
     step = statistics.median(seconds)
     peak = statistics.median(rates)
     result = {
@@ -338,18 +340,34 @@ def worker(args):
 # --- driver ----------------------------------------------------------------------
 def run_case(case, args):
     command = [
-        sys.executable, os.path.abspath(__file__), "--worker", case,
-        "--preset", args.preset, "--batch-size", str(args.batch_size),
-        "--steps", str(args.steps), "--warmup", str(args.warmup),
-        "--text-in", str(args.text_in), "--text-out", str(args.text_out),
-        "--visible-patches", str(args.visible_patches),
-        "--matmul-size", str(args.matmul_size), "--seed", str(args.seed),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        case,
+        "--preset",
+        args.preset,
+        "--batch-size",
+        str(args.batch_size),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--text-in",
+        str(args.text_in),
+        "--text-out",
+        str(args.text_out),
+        "--visible-patches",
+        str(args.visible_patches),
+        "--matmul-size",
+        str(args.matmul_size),
+        "--seed",
+        str(args.seed),
     ]
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
+            result = json.loads(line[len("RESULT ") :])
             result["process_s"] = time.perf_counter() - start
             return result
     sys.stderr.write(done.stdout[-4000:] + done.stderr[-4000:])
@@ -358,8 +376,10 @@ def run_case(case, args):
 
 def report(results):
     print()
-    print("summary (steady state = median step; peak = median 2048^2 matmul "
-          "GFLOP/s timed after each step; FLOPs analytic, training = 3 x forward)")
+    print(
+        "summary (steady state = median step; peak = median 2048^2 matmul "
+        "GFLOP/s timed after each step; FLOPs analytic, training = 3 x forward)"
+    )
     header = (
         f"{'case':<27} {'compile+1st s':>13} {'step s':>7} {'ex/s':>6} "
         f"{'tok/s (target)':>14} {'tok/s (all)':>11} {'GFLOP':>7} "

@@ -124,7 +124,8 @@ class PointingTask(Task):
             return
         if len(parsed.boxes) > 1:
             result["errors"].append(
-                f"{len(parsed.boxes)} points in the output; kept the first")
+                f"{len(parsed.boxes)} points in the output; kept the first"
+            )
         if parsed.label_ids[0]:
             result["errors"].append("text after the point; ignored")
         result["point"] = parsed.boxes[0]
@@ -140,13 +141,16 @@ task = keras_uio.tasks.get_task("pointing")
 image = np.zeros((64, 96, 3), "uint8")
 inputs, meta = task.encode_inputs(image=image, object_name="circle")
 print(inputs["prompt"])
-example = task.encode_example({"image": image, "object_name": "circle",
-                               "point": (48.0, 20.0)})
+example = task.encode_example(
+    {"image": image, "object_name": "circle", "point": (48.0, 20.0)}
+)
 print(example["target_text"])
-for output in [example["target_text"],  # the target itself
-               "<extra_id_310>",  # half a point
-               "circle",  # words instead of locations
-               example["target_text"] + " <extra_id_400> <extra_id_500>"]:
+for output in [
+    example["target_text"],  # the target itself
+    "<extra_id_310>",  # half a point
+    "circle",  # words instead of locations
+    example["target_text"] + " <extra_id_400> <extra_id_500>",
+]:
     result = task.decode(output, meta=meta)
     print(f"{output!r:58} -> {result['point']} {result['errors']}")
 
@@ -169,8 +173,10 @@ def centre(mask):
 
 
 def pointing_examples(records):
-    return [{"image": r["image"], "object_name": r["shape"],
-             "point": centre(r["mask"])} for r in records]
+    return [
+        {"image": r["image"], "object_name": r["shape"], "point": centre(r["mask"])}
+        for r in records
+    ]
 
 
 def pointing_metrics(results, records):
@@ -186,9 +192,11 @@ def pointing_metrics(results, records):
         x, y = np.clip(point, 0, np.array(r["mask"].shape[::-1]) - 1).astype(int)
         hits.append(bool(r["mask"][y, x]))
         distances.append(float(np.linalg.norm(point - centre(r["mask"]))))
-    return {"hit_rate": float(np.mean(hits)),
-            "mean_distance": float(np.mean(distances)) if distances else None,
-            "unparsed": failures / len(records)}
+    return {
+        "hit_rate": float(np.mean(hits)),
+        "mean_distance": float(np.mean(distances)) if distances else None,
+        "unparsed": failures / len(records),
+    }
 
 
 train_records = easy_vqa.load_records("train", limit=NUM_TRAIN_IMAGES)
@@ -207,16 +215,25 @@ model = keras_uio.UnifiedIO.from_preset(PRESET)
 
 
 def evaluate(model):
-    examples = [{"task": "pointing", "image": r["image"], "object_name": r["shape"]}
-                for r in test_records]
-    examples += [{"task": "localization", "image": r["image"],
-                  "object_name": r["shape"]} for r in test_records]
+    examples = [
+        {"task": "pointing", "image": r["image"], "object_name": r["shape"]}
+        for r in test_records
+    ]
+    examples += [
+        {"task": "localization", "image": r["image"], "object_name": r["shape"]}
+        for r in test_records
+    ]
     results = model.predict_tasks(examples)
-    points, boxes = results[: len(test_records)], results[len(test_records):]
+    points, boxes = results[: len(test_records)], results[len(test_records) :]
     metrics = pointing_metrics(points, test_records)
-    metrics["localization_iou"] = float(np.mean([
-        box_iou(b["boxes"][0], r["box"]) if len(b["boxes"]) else 0.0
-        for b, r in zip(boxes, test_records)]))
+    metrics["localization_iou"] = float(
+        np.mean(
+            [
+                box_iou(b["boxes"][0], r["box"]) if len(b["boxes"]) else 0.0
+                for b, r in zip(boxes, test_records)
+            ]
+        )
+    )
     return metrics, points
 
 
@@ -234,8 +251,10 @@ tokens sharp while it learns the new prompt.
 
 localization = easy_vqa.task_examples(train_records, ["localization"])["localization"]
 mixture = Mixture(
-    [("pointing", pointing_examples(train_records), 0.7, None, "locations"),
-     ("localization", localization, 0.3, None, "locations")],
+    [
+        ("pointing", pointing_examples(train_records), 0.7, None, "locations"),
+        ("localization", localization, 0.3, None, "locations"),
+    ],
     group_rates={"locations": 1.0},
     seed=0,
     tokenizer=model.preprocessor.tokenizer,
@@ -251,10 +270,10 @@ optimiser is Adam with a cosine decay, to settle in a few hundred steps.
 """
 
 schedule = keras.optimizers.schedules.CosineDecay(
-    1e-3, decay_steps=EPOCHS * STEPS_PER_EPOCH, alpha=0.05)
+    1e-3, decay_steps=EPOCHS * STEPS_PER_EPOCH, alpha=0.05
+)
 model.compile(optimizer=keras.optimizers.Adam(schedule, clipnorm=1.0))
-history = model.fit(dataset, epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH,
-                    verbose=2)
+history = model.fit(dataset, epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH, verbose=2)
 
 after, points = evaluate(model)
 for name in before:
@@ -270,8 +289,9 @@ Magenta rings: the model's points; black crosses: the true centres.
 SCALE, COLUMNS = 3, 6
 size = 64 * SCALE
 shown = list(zip(points, test_records))[: 2 * COLUMNS]
-picture = Image.new("RGB", (COLUMNS * (size + 4), -(-len(shown) // COLUMNS) * (size + 4)),
-                    "white")
+picture = Image.new(
+    "RGB", (COLUMNS * (size + 4), -(-len(shown) // COLUMNS) * (size + 4)), "white"
+)
 for i, (result, r) in enumerate(shown):
     panel = Image.fromarray(r["image"]).resize((size, size), Image.NEAREST)
     draw = ImageDraw.Draw(panel)
@@ -283,8 +303,11 @@ for i, (result, r) in enumerate(shown):
         draw.ellipse([x - 9, y - 9, x + 9, y + 9], outline=(255, 0, 255), width=4)
     picture.paste(panel, ((i % COLUMNS) * (size + 4), (i // COLUMNS) * (size + 4)))
 if not FAST:
-    picture.save(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                              "adding_a_new_task.png"))
+    picture.save(
+        os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "adding_a_new_task.png"
+        )
+    )
 
 """
 ## Where to go from here

@@ -31,7 +31,9 @@ import numpy as np
 
 import keras_uio
 
-REFERENCE = pathlib.Path(keras_uio.__file__).parents[1] / "tests/data/reference/uio_tiny"
+REFERENCE = (
+    pathlib.Path(keras_uio.__file__).parents[1] / "tests/data/reference/uio_tiny"
+)
 CHECKPOINT = REFERENCE / "checkpoint.bin"
 FAST = os.environ.get("KERAS_UIO_GUIDE_FAST") == "1"
 
@@ -97,9 +99,7 @@ difference = np.abs(np.asarray(logits["text_logits"]) - io["out/dec_text_logits"
 print("max |text logits - original|:", difference[targets > 0].max())
 assert difference[targets > 0].max() < 1e-4
 
-generated = model.generate(
-    inputs, max_text_length=8, image=not FAST, stop_at_eos=False
-)
+generated = model.generate(inputs, max_text_length=8, image=not FAST, stop_at_eos=False)
 print("generated text ids:", generated["text_tokens"].tolist())
 assert (generated["text_tokens"] == io["out/gen_text_tokens"]).all()
 if not FAST:

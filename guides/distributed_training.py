@@ -121,7 +121,8 @@ x = {
 }
 y = {"text_decoder_targets": targets}
 encoder_inputs = {
-    k: x[k] for k in ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
+    k: x[k]
+    for k in ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
 }
 
 """
@@ -172,7 +173,12 @@ rule (norms, segment embeddings) are replicated on purpose.
 
 rows = uio_distribution.check_layout(preset, model_parallel)
 print(uio_distribution.format_layout([r for r in rows if "layer_0/" in r["path"]]))
-print(sum(any(r["layout"]) for r in rows), "of", len(rows), "variables have a sharding rule")
+print(
+    sum(any(r["layout"]) for r in rows),
+    "of",
+    len(rows),
+    "variables have a sharding rule",
+)
 
 """
 A dimension that its axis does not divide is reported before anything is
@@ -181,8 +187,12 @@ allocated, naming the variable, its shape and the axis size (pass
 """
 
 if model_axis > 1:
-    small_heads = {**CONFIG, "num_heads": 3, "num_encoder_layers": 1,
-                   "num_decoder_layers": 1}
+    small_heads = {
+        **CONFIG,
+        "num_heads": 3,
+        "num_encoder_layers": 1,
+        "num_decoder_layers": 1,
+    }
     try:
         uio_distribution.check_layout(small_heads, model_parallel)
     except ValueError as error:

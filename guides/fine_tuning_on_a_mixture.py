@@ -42,10 +42,10 @@ import keras
 import numpy as np
 
 import keras_uio
-from keras_uio.data import Mixture
-from keras_uio.data import MixtureEntry
 from keras_uio.data import PAPER_GROUP_RATES
 from keras_uio.data import DenoisingTask
+from keras_uio.data import Mixture
+from keras_uio.data import MixtureEntry
 from keras_uio.data import easy_vqa
 from keras_uio.training import InverseSquareRootSchedule
 from keras_uio.training import paper_optimizer
@@ -76,8 +76,12 @@ only.
 model = keras_uio.UnifiedIO.from_preset(PRESET)
 tokenizer = model.preprocessor.tokenizer
 
-HELD_OUT = {("teal", "circle"), ("brown", "triangle"), ("yellow", "rectangle"),
-            ("green", "circle")}
+HELD_OUT = {
+    ("teal", "circle"),
+    ("brown", "triangle"),
+    ("yellow", "rectangle"),
+    ("green", "circle"),
+}
 
 
 def scene_question(rng, pairs):
@@ -92,8 +96,11 @@ def scene_question(rng, pairs):
         asked = color if rng.random() < 0.5 else asked
         question = f"is there a {asked} shape in the image?"
         answer = "yes" if asked == color else "no"
-    return {"question": question, "context": easy_vqa.caption(color, shape),
-            "answer": answer}
+    return {
+        "question": question,
+        "context": easy_vqa.caption(color, shape),
+        "answer": answer,
+    }
 
 
 ALL_PAIRS = [(c, s) for c in easy_vqa.COLORS for s in easy_vqa.SHAPES]
@@ -110,16 +117,25 @@ test questions (with their image) and our held-out scenes (text only).
 
 
 def evaluate(model):
-    vqa = [({"task": "vqa", "image": r["image"], "question": q}, a)
-           for r in test_records for q, a in r["questions"]]
-    scenes = [({"task": "text_qa", "question": s["question"],
-                "context": s["context"]}, s["answer"]) for s in test_scenes]
+    vqa = [
+        ({"task": "vqa", "image": r["image"], "question": q}, a)
+        for r in test_records
+        for q, a in r["questions"]
+    ]
+    scenes = [
+        (
+            {"task": "text_qa", "question": s["question"], "context": s["context"]},
+            s["answer"],
+        )
+        for s in test_scenes
+    ]
     results = model.predict_tasks([ex for ex, _ in vqa + scenes])
-    hits = [res["answer"] == answer
-            for res, (_, answer) in zip(results, vqa + scenes)]
-    return {"vqa_accuracy": float(np.mean(hits[: len(vqa)])),
-            "scene_qa_accuracy": float(np.mean(hits[len(vqa):])),
-            "scene_answers": [res["answer"] for res in results[len(vqa):]]}
+    hits = [res["answer"] == answer for res, (_, answer) in zip(results, vqa + scenes)]
+    return {
+        "vqa_accuracy": float(np.mean(hits[: len(vqa)])),
+        "scene_qa_accuracy": float(np.mean(hits[len(vqa) :])),
+        "scene_answers": [res["answer"] for res in results[len(vqa) :]],
+    }
 
 
 before = evaluate(model)
@@ -229,8 +245,10 @@ paper's: Adafactor at 1e-2 for 10k steps, then decaying as `1 / sqrt(step)`
 
 paper = paper_optimizer()
 schedule = InverseSquareRootSchedule(peak=1e-2, warmup_steps=10_000)
-print(type(paper).__name__, {step: round(float(schedule(step)), 5)
-                             for step in (1, 10_000, 40_000, 160_000)})
+print(
+    type(paper).__name__,
+    {step: round(float(schedule(step)), 5) for step in (1, 10_000, 40_000, 160_000)},
+)
 
 """
 For a larger effective batch than fits in memory,
@@ -249,10 +267,10 @@ default; `target_layer_names` picks others):
 base_parameters = model.backbone.count_params()
 model.backbone.enable_lora(rank=4)
 trainable = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
-print(f"trainable: {trainable:,} LoRA parameters (the backbone has "
-      f"{base_parameters:,})")
-model.compile(optimizer=keras.optimizers.AdamW(3e-3, weight_decay=0.0,
-                                               clipnorm=1.0))
+print(
+    f"trainable: {trainable:,} LoRA parameters (the backbone has {base_parameters:,})"
+)
+model.compile(optimizer=keras.optimizers.AdamW(3e-3, weight_decay=0.0, clipnorm=1.0))
 
 """
 ## Train, checkpoint, resume
@@ -294,13 +312,23 @@ checkpoints = keras.callbacks.ModelCheckpoint(
 log = EpochLog()
 callbacks = [backup, checkpoints, log]
 try:
-    model.fit(dataset, epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH,
-              callbacks=callbacks + [Crash(EPOCHS // 2)], verbose=2)
+    model.fit(
+        dataset,
+        epochs=EPOCHS,
+        steps_per_epoch=STEPS_PER_EPOCH,
+        callbacks=callbacks + [Crash(EPOCHS // 2)],
+        verbose=2,
+    )
 except RuntimeError as error:
     print(error)
-resumed = model.fit(dataset, epochs=EPOCHS, steps_per_epoch=STEPS_PER_EPOCH,
-                    callbacks=callbacks, verbose=2)
-print("epochs run after the restart:", [epoch for epoch, _ in log.rows[EPOCHS // 2:]])
+resumed = model.fit(
+    dataset,
+    epochs=EPOCHS,
+    steps_per_epoch=STEPS_PER_EPOCH,
+    callbacks=callbacks,
+    verbose=2,
+)
+print("epochs run after the restart:", [epoch for epoch, _ in log.rows[EPOCHS // 2 :]])
 print(sorted(f for f in os.listdir(WORK_DIR) if f.endswith(".h5"))[-3:])
 
 """
@@ -315,19 +343,27 @@ if not FAST:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(epochs, [logs["text_loss"] for _, logs in log.rows], "o-",
-            label="text loss")
-    ax.plot(epochs, [logs["text_accuracy"] for _, logs in log.rows], "s-",
-            label="text token accuracy")
+    ax.plot(
+        epochs, [logs["text_loss"] for _, logs in log.rows], "o-", label="text loss"
+    )
+    ax.plot(
+        epochs,
+        [logs["text_accuracy"] for _, logs in log.rows],
+        "s-",
+        label="text token accuracy",
+    )
     ax.axvline(EPOCHS // 2 + 0.5, color="gray", linestyle="--")
-    ax.text(EPOCHS // 2 + 0.6, ax.get_ylim()[1] * 0.9, "crash + resume",
-            color="gray")
+    ax.text(EPOCHS // 2 + 0.6, ax.get_ylim()[1] * 0.9, "crash + resume", color="gray")
     ax.set_xlabel(f"epoch ({STEPS_PER_EPOCH} steps of {BATCH_SIZE})")
     ax.legend()
     ax.set_title("LoRA fine-tuning on the mixture")
     fig.tight_layout()
-    fig.savefig(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                             "fine_tuning_on_a_mixture.png"), dpi=100)
+    fig.savefig(
+        os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "fine_tuning_on_a_mixture.png"
+        ),
+        dpi=100,
+    )
 
 """
 ## Before and after
@@ -336,8 +372,9 @@ if not FAST:
 after = evaluate(model)
 for name in ("vqa_accuracy", "scene_qa_accuracy"):
     print(f"{name:18s} before {before[name]:.3f}   after {after[name]:.3f}")
-for scene, old, new in list(zip(test_scenes, before["scene_answers"],
-                                after["scene_answers"]))[:6]:
+for scene, old, new in list(
+    zip(test_scenes, before["scene_answers"], after["scene_answers"])
+)[:6]:
     print(f"{scene['question']} ({scene['context']}): {old!r} -> {new!r}")
 
 """
@@ -359,15 +396,20 @@ adapter = os.path.join(WORK_DIR, "scenes.lora.h5")
 model.backbone.save_lora_weights(adapter)
 preset_dir = os.path.join(WORK_DIR, "uio_tiny_scenes")
 model.save_to_preset(preset_dir)
-print(f"adapter: {os.path.getsize(adapter) / 1e3:.0f} kB; preset:",
-      sorted(os.listdir(preset_dir)))
+print(
+    f"adapter: {os.path.getsize(adapter) / 1e3:.0f} kB; preset:",
+    sorted(os.listdir(preset_dir)),
+)
 
 fine_tuned = keras_uio.UnifiedIO.from_preset(preset_dir)
 reloaded = evaluate(fine_tuned)
-same = np.mean([a == b for a, b in zip(after["scene_answers"],
-                                       reloaded["scene_answers"])])
-print(f"reloaded: scene QA {reloaded['scene_qa_accuracy']:.3f}, "
-      f"VQA {reloaded['vqa_accuracy']:.3f}, same scene answers: {same:.0%}")
+same = np.mean(
+    [a == b for a, b in zip(after["scene_answers"], reloaded["scene_answers"])]
+)
+print(
+    f"reloaded: scene QA {reloaded['scene_qa_accuracy']:.3f}, "
+    f"VQA {reloaded['vqa_accuracy']:.3f}, same scene answers: {same:.0%}"
+)
 
 """
 Next: [adding a new task](adding_a_new_task.py) fine-tunes on a task that

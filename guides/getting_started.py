@@ -66,12 +66,18 @@ preprocessor that turns prompts and images into tokens and patches
 model = keras_uio.UnifiedIO.from_preset(PRESET)
 backbone = model.backbone
 vocab = model.preprocessor.tokenizer.vocab
-print(f"transformer: {backbone.count_params():,} parameters, "
-      f"{backbone.num_encoder_layers}+{backbone.num_decoder_layers} layers")
-print(f"image tokenizer: {model.vqgan.count_params():,} parameters, "
-      f"{model.vqgan.codebook_size} codes")
-print(f"input images: {backbone.image_size}x{backbone.image_size}, "
-      f"output images: {backbone.max_decoder_image_length} codes")
+print(
+    f"transformer: {backbone.count_params():,} parameters, "
+    f"{backbone.num_encoder_layers}+{backbone.num_decoder_layers} layers"
+)
+print(
+    f"image tokenizer: {model.vqgan.count_params():,} parameters, "
+    f"{model.vqgan.codebook_size} codes"
+)
+print(
+    f"input images: {backbone.image_size}x{backbone.image_size}, "
+    f"output images: {backbone.max_decoder_image_length} codes"
+)
 print(vocab)
 
 """
@@ -88,8 +94,7 @@ The model never saw the test split.
 
 records = easy_vqa.load_records("test", limit=NUM_IMAGES)
 for r in records:
-    print(r["image_id"], r["caption"], "box", r["box"].tolist(),
-          "|", r["questions"][0])
+    print(r["image_id"], r["caption"], "box", r["box"].tolist(), "|", r["questions"][0])
 
 """
 ## Every task in one call
@@ -108,8 +113,11 @@ def examples_for(record):
     return [
         {"task": "vqa", "image": image, "question": record["questions"][0][0]},
         {"task": "captioning", "image": image},
-        {"task": "image_classification", "image": image,
-         "answer_options": list(easy_vqa.SHAPES)},
+        {
+            "task": "image_classification",
+            "image": image,
+            "answer_options": list(easy_vqa.SHAPES),
+        },
         {"task": "localization", "image": image, "object_name": shape},
         {"task": "object_detection", "image": image},
         {"task": "segmentation", "image": image, "object_name": shape},
@@ -121,8 +129,10 @@ examples = [ex for r in records for ex in examples_for(r)]
 results = model.predict_tasks(examples)
 # One dict per image: task name -> result.
 per_image = len(examples_for(records[0]))
-rows = [{res["task"]: res for res in results[i:i + per_image]}
-        for i in range(0, len(results), per_image)]
+rows = [
+    {res["task"]: res for res in results[i : i + per_image]}
+    for i in range(0, len(results), per_image)
+]
 print(len(results), "results")
 
 """
@@ -138,23 +148,49 @@ batch. On top of those, each task adds its own fields:
 row, truth = rows[0], records[0]
 vqa, caption = row["vqa"], row["captioning"]
 classification, localization = row["image_classification"], row["localization"]
-detection, segmentation, t2i = (row["object_detection"], row["segmentation"],
-                                row["text_to_image"])
+detection, segmentation, t2i = (
+    row["object_detection"],
+    row["segmentation"],
+    row["text_to_image"],
+)
 print("question:", examples[0]["question"])
 print("  answer:", repr(vqa["answer"]), "| truth:", repr(truth["questions"][0][1]))
 print("caption:", repr(caption["caption"]), "| truth:", repr(truth["caption"]))
-print("classification:", classification["label"],
-      "option", classification["option_index"], classification["errors"])
-print("localization boxes (x1, y1, x2, y2 in pixels):",
-      np.round(localization["boxes"], 1).tolist(), "| truth:", truth["box"].tolist())
-print("  raw tokens:", localization["token_ids"],
-      [vocab.token_string(i) for i in localization["token_ids"]][:4])
+print(
+    "classification:",
+    classification["label"],
+    "option",
+    classification["option_index"],
+    classification["errors"],
+)
+print(
+    "localization boxes (x1, y1, x2, y2 in pixels):",
+    np.round(localization["boxes"], 1).tolist(),
+    "| truth:",
+    truth["box"].tolist(),
+)
+print(
+    "  raw tokens:",
+    localization["token_ids"],
+    [vocab.token_string(i) for i in localization["token_ids"]][:4],
+)
 print("detection:", np.round(detection["boxes"], 1).tolist(), detection["labels"])
-print("segmentation:", segmentation["masks"].shape, "masks of",
-      segmentation["labels"], "| generated image", segmentation["image"].shape,
-      "from codes", segmentation["image_codes"].shape)
-print("text to image:", t2i["image"].shape, t2i["image"].dtype,
-      f"[{t2i['image'].min():.2f}, {t2i['image'].max():.2f}]")
+print(
+    "segmentation:",
+    segmentation["masks"].shape,
+    "masks of",
+    segmentation["labels"],
+    "| generated image",
+    segmentation["image"].shape,
+    "from codes",
+    segmentation["image_codes"].shape,
+)
+print(
+    "text to image:",
+    t2i["image"].shape,
+    t2i["image"].dtype,
+    f"[{t2i['image'].min():.2f}, {t2i['image'].max():.2f}]",
+)
 for result in results:
     if result["errors"]:
         print(f"{result['task']}: {result['errors']}")
@@ -169,12 +205,18 @@ turns the colours into boolean masks of the input's size.
 How well did it do? The box and mask overlaps with the truth:
 """
 
-ious = [box_iou(row["localization"]["boxes"][0], r["box"])
-        if len(row["localization"]["boxes"]) else 0.0
-        for row, r in zip(rows, records)]
-mask_ious = [mask_iou(np.any(row["segmentation"]["masks"], 0), r["mask"])
-             if len(row["segmentation"]["masks"]) else 0.0
-             for row, r in zip(rows, records)]
+ious = [
+    box_iou(row["localization"]["boxes"][0], r["box"])
+    if len(row["localization"]["boxes"])
+    else 0.0
+    for row, r in zip(rows, records)
+]
+mask_ious = [
+    mask_iou(np.any(row["segmentation"]["masks"], 0), r["mask"])
+    if len(row["segmentation"]["masks"])
+    else 0.0
+    for row, r in zip(rows, records)
+]
 print("localization IoU", np.round(ious, 2).tolist())
 print("segmentation IoU", np.round(mask_ious, 2).tolist())
 
@@ -219,28 +261,43 @@ def draw_row(record, row):
     t2i = row["text_to_image"]
     return [
         cell(Image.fromarray(image), ["input", f"truth: {record['caption']}"]),
-        cell(draw_result(image, vqa),
-             [short(record["questions"][0][0]), f"-> {short(vqa['answer'])}"]),
+        cell(
+            draw_result(image, vqa),
+            [short(record["questions"][0][0]), f"-> {short(vqa['answer'])}"],
+        ),
         cell(draw_result(image, caption), ["caption", short(caption["caption"])]),
-        cell(draw_result(image, classification),
-             ["class (3 options)", short(classification["label"])]),
-        cell(draw_result(image, localization),
-             [f"where is the {record['shape']}?",
-              f"{len(localization['boxes'])} box(es)"]),
-        cell(draw_result(image, detection),
-             ["detection", short(", ".join(detection["labels"] or []))]),
-        cell(draw_result(image, segmentation),
-             [f"segment the {record['shape']}", "masks | generated"]),
-        cell(Image.fromarray((t2i["image"] * 255).round().astype("uint8")),
-             ["text to image:", short(record["caption"])]),
+        cell(
+            draw_result(image, classification),
+            ["class (3 options)", short(classification["label"])],
+        ),
+        cell(
+            draw_result(image, localization),
+            [
+                f"where is the {record['shape']}?",
+                f"{len(localization['boxes'])} box(es)",
+            ],
+        ),
+        cell(
+            draw_result(image, detection),
+            ["detection", short(", ".join(detection["labels"] or []))],
+        ),
+        cell(
+            draw_result(image, segmentation),
+            [f"segment the {record['shape']}", "masks | generated"],
+        ),
+        cell(
+            Image.fromarray((t2i["image"] * 255).round().astype("uint8")),
+            ["text to image:", short(record["caption"])],
+        ),
     ]
 
 
 cells = [draw_row(r, row) for r, row in zip(records, rows)]
 widths = [max(c[k].width for c in cells) for k in range(len(cells[0]))]
 height = cells[0][0].height
-picture = Image.new("RGB", (sum(widths) + 4 * len(widths), height * len(cells)),
-                    "white")
+picture = Image.new(
+    "RGB", (sum(widths) + 4 * len(widths), height * len(cells)), "white"
+)
 for y, row_cells in enumerate(cells):
     x = 0
     for k, c in enumerate(row_cells):
@@ -248,8 +305,9 @@ for y, row_cells in enumerate(cells):
         x += widths[k] + 4
 print("picture", picture.size)
 if not FAST:
-    picture.save(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                              "getting_started.png"))
+    picture.save(
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "getting_started.png")
+    )
 
 """
 ## Under `predict_tasks`: `generate()`
@@ -274,8 +332,9 @@ batch = model.preprocessor.generate_preprocess(
     {"prompt": [inputs["prompt"]] * 4, "image": [inputs["image"]] * 4}
 )
 print({k: v.shape for k, v in batch.items()})
-out = model.generate(batch, max_text_length=8, sampler="top_k", k=5,
-                     temperature=2.0, seed=1)
+out = model.generate(
+    batch, max_text_length=8, sampler="top_k", k=5, temperature=2.0, seed=1
+)
 for tokens, score in zip(out["text_tokens"], out["scores"]):
     print(f"{score:7.2f}", repr(task.decode(tokens, meta=meta)["caption"]))
 
@@ -293,12 +352,15 @@ eight colour names:
 color_ids = sorted({int(i) for c in easy_vqa.COLORS for i in tokenizer(c)})
 vqa_task = get_task("vqa", tokenizer=tokenizer)
 question = "what color is the shape?"
-prepared = [vqa_task.encode_inputs(image=r["image"], question=question)
-            for r in records]
-batch = model.preprocessor.generate_preprocess({
-    "prompt": [inputs["prompt"] for inputs, _ in prepared],
-    "image": [inputs["image"] for inputs, _ in prepared],
-})
+prepared = [
+    vqa_task.encode_inputs(image=r["image"], question=question) for r in records
+]
+batch = model.preprocessor.generate_preprocess(
+    {
+        "prompt": [inputs["prompt"] for inputs, _ in prepared],
+        "image": [inputs["image"] for inputs, _ in prepared],
+    }
+)
 out = model.generate(batch, max_text_length=4, allowed_ids=color_ids)
 for r, (_, meta), tokens in zip(records, prepared, out["text_tokens"]):
     answer = vqa_task.decode(tokens, meta=meta)["answer"]
@@ -327,8 +389,10 @@ options = np.array([ids + [0] * (length - len(ids)) for ids in option_ids])
 options = np.repeat(options[None], len(records), axis=0)
 scores = model.score(batch, options)
 for r, row, best in zip(records, scores["loss"], scores["best"]):
-    print(f"truth {r['shape']:9s} losses {np.round(row, 2).tolist()} "
-          f"-> {easy_vqa.SHAPES[best]}")
+    print(
+        f"truth {r['shape']:9s} losses {np.round(row, 2).tolist()} "
+        f"-> {easy_vqa.SHAPES[best]}"
+    )
 
 """
 ## The paper's models

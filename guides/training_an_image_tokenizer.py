@@ -96,9 +96,12 @@ The loss is reconstruction + codebook + commitment; `codebook_usage` and
 history = trainer.fit(images, batch_size=8, epochs=4 if FAST else 30, verbose=0)
 after = trainer.evaluate(images, batch_size=len(images), verbose=0, return_dict=True)
 print(
-    "reconstruction loss", round(before["reconstruction_loss"], 4),
-    "->", round(after["reconstruction_loss"], 4),
-    "| codebook usage", round(after["codebook_usage"], 2),
+    "reconstruction loss",
+    round(before["reconstruction_loss"], 4),
+    "->",
+    round(after["reconstruction_loss"], 4),
+    "| codebook usage",
+    round(after["codebook_usage"], 2),
 )
 assert after["reconstruction_loss"] < before["reconstruction_loss"]
 
@@ -119,8 +122,12 @@ picture = Image.fromarray((grid * 255).astype("uint8")).resize(
     (grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST
 )
 if not FAST:
-    picture.save(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                              "training_an_image_tokenizer.png"))
+    picture.save(
+        os.path.join(
+            os.path.dirname(os.path.abspath(__file__)),
+            "training_an_image_tokenizer.png",
+        )
+    )
 print("codes of the first patch:", codes[0].tolist())
 
 """
@@ -149,4 +156,6 @@ out = model.generate(
     image=True,
 )
 print("generated image:", out["image"].shape, "from codes", out["image_tokens"].shape)
-assert not any(id(v) in {id(w) for w in vqgan.weights} for v in model.trainable_variables)
+assert not any(
+    id(v) in {id(w) for w in vqgan.weights} for v in model.trainable_variables
+)

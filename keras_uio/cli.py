@@ -75,9 +75,7 @@ def _info(args):
     outputs = backbone.predict(
         {
             "text_encoder_inputs": np.array([[37, 52, 14, 1]], "int32"),
-            "image_encoder_inputs": rng.normal(size=(1, 384, 384, 3)).astype(
-                "float32"
-            ),
+            "image_encoder_inputs": rng.normal(size=(1, 384, 384, 3)).astype("float32"),
             "image_input_masks": np.ones((1, 576), "int32"),
             "text_decoder_inputs": np.array([[0, 61, 9]], "int32"),
             "text_decoder_masks": np.ones((1, 3), "int32"),
@@ -144,14 +142,18 @@ def _demo(args):
 
     print(f"Running {args.preset} on {args.num_images} easy-vqa test images ...")
     metrics = run_demo(
-        args.out, preset=args.preset, num_images=args.num_images,
+        args.out,
+        preset=args.preset,
+        num_images=args.num_images,
         gallery_images=args.gallery_images,
     )
     for key, value in metrics.items():
         if isinstance(value, float):
             print(f"  {key:<32}{value:.4f}")
-    print(f"  {'images / questions':<32}{metrics['num_images']} / "
-          f"{metrics['num_questions']}  ({metrics['seconds']} s)")
+    print(
+        f"  {'images / questions':<32}{metrics['num_images']} / "
+        f"{metrics['num_questions']}  ({metrics['seconds']} s)"
+    )
     print(f"Gallery: {metrics['gallery']}")
     print(f"Metrics: {metrics['metrics_file']}")
     return 0
@@ -164,16 +166,25 @@ def _evaluate(args):
     from keras_uio.evaluation import load_benchmark
     from keras_uio.evaluation import run_evaluation
 
-    benchmark = load_benchmark(args.task, args.annotations, args.images,
-                               questions=args.questions, split=args.split)
+    benchmark = load_benchmark(
+        args.task,
+        args.annotations,
+        args.images,
+        questions=args.questions,
+        split=args.split,
+    )
     from keras_uio.models.unified_io.unified_io import UnifiedIO
 
     model = UnifiedIO.from_preset(args.preset)
     count = min(len(benchmark), args.limit or len(benchmark))
     print(f"Evaluating {args.preset} on {count} {args.task} examples ...")
     metrics = run_evaluation(
-        model, benchmark, args.out, batch_size=args.batch_size,
-        limit=args.limit, greedy=args.greedy,
+        model,
+        benchmark,
+        args.out,
+        batch_size=args.batch_size,
+        limit=args.limit,
+        greedy=args.greedy,
         run_info={"preset": args.preset},
     )
     for key, value in metrics.items():
@@ -185,8 +196,7 @@ def _evaluate(args):
             print(f"  {key:<28}{value}")
     for note in metrics["notes"]:
         print(f"note: {note}")
-    print(f"Metrics: {os.path.join(args.out, 'metrics.json')} "
-          f"({metrics['seconds']} s)")
+    print(f"Metrics: {os.path.join(args.out, 'metrics.json')} ({metrics['seconds']} s)")
     return 0
 
 
@@ -200,11 +210,15 @@ def _add_demo(commands):
     demo.add_argument("--out", default="keras_uio_demo", help="output folder")
     demo.add_argument("--preset", default=DEFAULT_PRESET, help="preset name or folder")
     demo.add_argument(
-        "--num-images", type=int_in_range(1, 1000), default=32,
+        "--num-images",
+        type=int_in_range(1, 1000),
+        default=32,
         help="test images to evaluate, 1..1000 (1000 = the whole test split)",
     )
     demo.add_argument(
-        "--gallery-images", type=int_in_range(0), default=8,
+        "--gallery-images",
+        type=int_in_range(0),
+        default=8,
         help="images shown in the gallery (0 or more)",
     )
     demo.set_defaults(run=_demo)
@@ -216,16 +230,15 @@ def _add_convert(commands):
     )
     convert.add_argument("checkpoint", help="e.g. small_1000k.bin")
     convert.add_argument("output_dir", help="preset folder to write")
-    convert.add_argument(
-        "--vocabulary", default=None, help="T5 spiece.model to bundle"
-    )
+    convert.add_argument("--vocabulary", default=None, help="T5 spiece.model to bundle")
     convert.add_argument(
         "--dtype",
         default=None,
         help="dtype policy of the saved weights, e.g. bfloat16 (default float32)",
     )
     convert.add_argument(
-        "--overwrite", action="store_true",
+        "--overwrite",
+        action="store_true",
         help="replace a preset already in OUTPUT_DIR",
     )
     convert.set_defaults(run=_convert)
@@ -240,39 +253,49 @@ def _add_evaluate(commands):
         "v2, COCO, RefCOCO, image folders, depth maps).",
     )
     evaluate.add_argument(
-        "--preset", default=DEFAULT_PRESET,
+        "--preset",
+        default=DEFAULT_PRESET,
         help=f"preset name or folder (default {DEFAULT_PRESET})",
     )
     evaluate.add_argument("--task", required=True, choices=sorted(BENCHMARKS))
     evaluate.add_argument(
-        "--annotations", default=None,
+        "--annotations",
+        default=None,
         help="annotation file (depth / surface_normals: folder of maps; "
         "image_classification: optional class-name JSON)",
     )
     evaluate.add_argument("--images", required=True, help="image folder")
     evaluate.add_argument(
-        "--questions", default=None,
+        "--questions",
+        default=None,
         help="vqa: the question file (default: the VQA release's name "
         "beside --annotations)",
     )
     evaluate.add_argument(
-        "--split", default=None,
+        "--split",
+        default=None,
         help="referring_expression: keep the refs of this split (e.g. testA)",
     )
     evaluate.add_argument(
-        "--limit", type=int_in_range(1), default=None,
+        "--limit",
+        type=int_in_range(1),
+        default=None,
         help="evaluate the first N examples only",
     )
     evaluate.add_argument(
-        "--batch-size", type=int_in_range(1), default=8,
+        "--batch-size",
+        type=int_in_range(1),
+        default=8,
         help="examples per predict_tasks call (default 8)",
     )
     evaluate.add_argument(
-        "--out", default="keras_uio_eval",
+        "--out",
+        default="keras_uio_eval",
         help="output folder; rerunning into it resumes",
     )
     evaluate.add_argument(
-        "--greedy", action="store_true",
+        "--greedy",
+        action="store_true",
         help="decode image outputs greedily too (deterministic)",
     )
     evaluate.set_defaults(run=_evaluate)

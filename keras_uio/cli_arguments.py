@@ -20,10 +20,7 @@ def int_in_range(minimum, maximum=None):
                 f"must be an integer, got {text!r}"
             ) from None
         if value < minimum or (maximum is not None and value > maximum):
-            bound = (
-                f">= {minimum}" if maximum is None
-                else f"in [{minimum}, {maximum}]"
-            )
+            bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
         return value
 

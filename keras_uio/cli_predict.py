@@ -18,8 +18,7 @@ _NOT_ON_COMMAND_LINE = ("masks", "labels", "image_size")
 _OPTIONAL_IN_PREDICT = {"keypoints": ("region",)}
 
 
-_FLAGS = {"image": "--image", "context": "--context",
-          "answer_options": "--options"}
+_FLAGS = {"image": "--image", "context": "--context", "answer_options": "--options"}
 
 
 def _flag(field):
@@ -53,9 +52,7 @@ def _check_all_used(task, args, texts, regions):
 
 def _check_required(task, inputs):
     skip = _OPTIONAL_IN_PREDICT.get(task.name, ())
-    missing = [
-        f for f in task.required if f not in inputs and f not in skip
-    ]
+    missing = [f for f in task.required if f not in inputs and f not in skip]
     if missing:
         needs = ", ".join(f"{f} ({_flag(f)})" for f in missing)
         raise UserInputError(f"Task {task.name!r} needs {needs}.")
@@ -230,36 +227,46 @@ def add_predict(commands):
         "predict", help="Run one task on one input and save the result."
     )
     predict.add_argument(
-        "--preset", default=DEFAULT_PRESET,
+        "--preset",
+        default=DEFAULT_PRESET,
         help=f"preset name or folder (default {DEFAULT_PRESET})",
     )
     predict.add_argument("--task", required=True, help="task name, e.g. vqa")
     predict.add_argument("--image", default=None, help="input image file")
     predict.add_argument(
-        "--text", action="append",
+        "--text",
+        action="append",
         help="the task's text input (question, object name, ...); repeatable",
     )
     predict.add_argument(
-        "--region", action="append", type=box,
+        "--region",
+        action="append",
+        type=box,
         help="a box x1,y1,x2,y2 in pixels; repeatable",
     )
     predict.add_argument(
-        "--options", type=options, default=None,
+        "--options",
+        type=options,
+        default=None,
         help="answer options a,b,c: the model scores each and answers the "
         "one with the lowest loss",
     )
     predict.add_argument("--context", default=None, help="context for text_qa")
     predict.add_argument(
-        "--truncate", action="store_true",
+        "--truncate",
+        action="store_true",
         help="cut a prompt longer than the model's input instead of failing",
     )
     predict.add_argument(
-        "--seed", type=int_in_range(0, 2**31 - 1), default=0,
+        "--seed",
+        type=int_in_range(0, 2**31 - 1),
+        default=0,
         help="sampling seed, 0..2**31-1",
     )
     predict.add_argument("--out", default="keras_uio_output", help="output folder")
     predict.add_argument(
-        "--output", default=None,
+        "--output",
+        default=None,
         help="the picture to write (default OUT/TASK.png): for text_to_image "
         "the generated image, for tasks with an input image the prediction "
         "drawn on it",

@@ -91,7 +91,7 @@ def union_mask(result, shape):
 
 def _chunks(items, size):
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]
 
 
 def _demo_decoders(model):
@@ -102,12 +102,13 @@ def _demo_decoders(model):
 
     tokenizer = model.preprocessor.tokenizer
     return {
-        "segmentation": get_task("segmentation", tokenizer=tokenizer,
-                                 mode="coarse_color"),
-        "localization": get_task("localization", tokenizer=tokenizer,
-                                 parser="lenient"),
-        "object_detection": get_task("object_detection", tokenizer=tokenizer,
-                                     parser="lenient"),
+        "segmentation": get_task(
+            "segmentation", tokenizer=tokenizer, mode="coarse_color"
+        ),
+        "localization": get_task("localization", tokenizer=tokenizer, parser="lenient"),
+        "object_detection": get_task(
+            "object_detection", tokenizer=tokenizer, parser="lenient"
+        ),
     }
 
 
@@ -116,8 +117,7 @@ def predict(model, examples, batch_size, on_chunk=None):
     (answer options scored, as the original); `on_chunk(n)` is called after
     each chunk of `n` examples."""
     decoders = _demo_decoders(model)
-    examples = [dict(ex, task=decoders.get(ex["task"], ex["task"]))
-                for ex in examples]
+    examples = [dict(ex, task=decoders.get(ex["task"], ex["task"])) for ex in examples]
     results = []
     for chunk in _chunks(examples, batch_size):
         results.extend(model.predict_tasks(chunk, greedy=True))
@@ -165,9 +165,15 @@ def progress_bar(total, description, enabled):
     # A terminal that reports no size (0 x 0, e.g. `script`) would hide
     # the bar: fall back to 100 x 24.
     size = shutil.get_terminal_size((100, 24))
-    return tqdm.tqdm(total=total, desc=description, unit="example",
-                     file=sys.stdout, leave=True, ncols=min(size.columns, 120),
-                     nrows=size.lines)
+    return tqdm.tqdm(
+        total=total,
+        desc=description,
+        unit="example",
+        file=sys.stdout,
+        leave=True,
+        ncols=min(size.columns, 120),
+        nrows=size.lines,
+    )
 
 
 def image_task_examples(record):
@@ -175,19 +181,25 @@ def image_task_examples(record):
     image, shape = record["image"], record["shape"]
     return {
         "captioning": [{"task": "captioning", "image": image}],
-        "image_classification": [{
-            "task": "image_classification", "image": image,
-            "answer_options": list(easy_vqa.SHAPES),
-        }],
-        "localization": [{"task": "localization", "image": image,
-                          "object_name": shape}],
+        "image_classification": [
+            {
+                "task": "image_classification",
+                "image": image,
+                "answer_options": list(easy_vqa.SHAPES),
+            }
+        ],
+        "localization": [
+            {"task": "localization", "image": image, "object_name": shape}
+        ],
         "object_detection": [{"task": "object_detection", "image": image}],
-        "segmentation": [{"task": "segmentation", "image": image,
-                          "object_name": shape}],
-        "text_to_image": [{"task": "text_to_image",
-                           "description": record["caption"]}],
-        "vqa": [{"task": "vqa", "image": image, "question": q}
-                for q, _ in record["questions"]],
+        "segmentation": [
+            {"task": "segmentation", "image": image, "object_name": shape}
+        ],
+        "text_to_image": [{"task": "text_to_image", "description": record["caption"]}],
+        "vqa": [
+            {"task": "vqa", "image": image, "question": q}
+            for q, _ in record["questions"]
+        ],
     }
 
 
@@ -226,10 +238,13 @@ def evaluate_easy_vqa(model, records, batch_size=64, progress=False):
             bar.close()
 
     for title, names in TASK_GROUPS:
-        owners = [(i, name) for i, tasks in enumerate(per_record)
-                  for name in names for _ in tasks[name]]
-        examples = [ex for tasks in per_record for name in names
-                    for ex in tasks[name]]
+        owners = [
+            (i, name)
+            for i, tasks in enumerate(per_record)
+            for name in names
+            for _ in tasks[name]
+        ]
+        examples = [ex for tasks in per_record for name in names for ex in tasks[name]]
         for (i, name), out in zip(owners, run_group(title, examples)):
             results[i][name].append(out)
 
@@ -241,7 +256,9 @@ def evaluate_easy_vqa(model, records, batch_size=64, progress=False):
     answers = [answer_text(out) for out in run_group(JUDGE_GROUP, judge)]
     for i, res in enumerate(results):
         res["text_to_image_judged"] = {
-            "color": answers[2 * i], "shape": answers[2 * i + 1]}
+            "color": answers[2 * i],
+            "shape": answers[2 * i + 1],
+        }
     return _metrics(records, results), results
 
 
@@ -252,37 +269,54 @@ def answer_text(result):
 
 def _metrics(records, results):
     vqa_hits, vqa_total = 0, 0
-    rows = {k: [] for k in (
-        "caption_exact_match", "classification_accuracy",
-        "localization_mean_iou", "detection_mean_iou",
-        "detection_label_accuracy", "segmentation_mean_iou",
-        "text_to_image_color_agreement", "text_to_image_shape_agreement",
-        "text_to_image_agreement")}
+    rows = {
+        k: []
+        for k in (
+            "caption_exact_match",
+            "classification_accuracy",
+            "localization_mean_iou",
+            "detection_mean_iou",
+            "detection_label_accuracy",
+            "segmentation_mean_iou",
+            "text_to_image_color_agreement",
+            "text_to_image_shape_agreement",
+            "text_to_image_agreement",
+        )
+    }
     for record, res in zip(records, results):
         for (_, answer), out in zip(record["questions"], res["vqa"]):
             vqa_hits += answer_text(out) == answer
             vqa_total += 1
         rows["caption_exact_match"].append(
-            res["captioning"][0].get("caption", "").strip() == record["caption"])
+            res["captioning"][0].get("caption", "").strip() == record["caption"]
+        )
         rows["classification_accuracy"].append(
-            res["image_classification"][0].get("label") == record["shape"])
-        for task, key in (("localization", "localization_mean_iou"),
-                          ("object_detection", "detection_mean_iou")):
+            res["image_classification"][0].get("label") == record["shape"]
+        )
+        for task, key in (
+            ("localization", "localization_mean_iou"),
+            ("object_detection", "detection_mean_iou"),
+        ):
             box = _first_box(res[task][0])
             rows[key].append(0.0 if box is None else box_iou(box, record["box"]))
         labels = res["object_detection"][0].get("labels") or [""]
         rows["detection_label_accuracy"].append(labels[0] == record["shape"])
-        rows["segmentation_mean_iou"].append(mask_iou(
-            union_mask(res["segmentation"][0], record["mask"].shape),
-            record["mask"]))
+        rows["segmentation_mean_iou"].append(
+            mask_iou(
+                union_mask(res["segmentation"][0], record["mask"].shape), record["mask"]
+            )
+        )
         judged = res["text_to_image_judged"]
         color_ok = judged["color"] == record["color"]
         shape_ok = judged["shape"] == record["shape"]
         rows["text_to_image_color_agreement"].append(color_ok)
         rows["text_to_image_shape_agreement"].append(shape_ok)
         rows["text_to_image_agreement"].append(color_ok and shape_ok)
-    metrics = {"num_images": len(records), "num_questions": vqa_total,
-               "vqa_accuracy": vqa_hits / max(vqa_total, 1)}
+    metrics = {
+        "num_images": len(records),
+        "num_questions": vqa_total,
+        "vqa_accuracy": vqa_hits / max(vqa_total, 1),
+    }
     metrics.update({k: float(np.mean(v)) for k, v in rows.items()})
     return metrics
 
@@ -294,9 +328,7 @@ def _check_count(value, name, minimum, maximum=None, hint=""):
         ok = value >= minimum and (maximum is None or value <= maximum)
     if not ok:
         bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-        raise ValueError(
-            f"`{name}` must be an int {bound}{hint}. Received: {value!r}"
-        )
+        raise ValueError(f"`{name}` must be an int {bound}{hint}. Received: {value!r}")
     return int(value)
 
 
@@ -304,15 +336,22 @@ def _check_demo_arguments(out_dir, num_images, gallery_images, batch_size):
     """Every `run_demo` argument is checked before the model loads."""
     from keras_uio.errors import check_output_dir
 
-    _check_count(num_images, "num_images", 1, 1000,
-                 hint=" (1000 = the easy-vqa test split)")
+    _check_count(
+        num_images, "num_images", 1, 1000, hint=" (1000 = the easy-vqa test split)"
+    )
     _check_count(gallery_images, "gallery_images", 0)
     _check_count(batch_size, "batch_size", 1)
     check_output_dir(out_dir, "`out_dir`")
 
 
-def run_demo(out_dir, preset=DEFAULT_PRESET, num_images=16, gallery_images=8,
-             batch_size=64, progress=None):
+def run_demo(
+    out_dir,
+    preset=DEFAULT_PRESET,
+    num_images=16,
+    gallery_images=8,
+    batch_size=64,
+    progress=None,
+):
     """Evaluates `preset` on the first `num_images` easy-vqa test images.
 
     Writes `out_dir/index.html` (the first `gallery_images` images with
@@ -330,8 +369,9 @@ def run_demo(out_dir, preset=DEFAULT_PRESET, num_images=16, gallery_images=8,
     records = easy_vqa.load_records("test", limit=int(num_images))
     if progress is None:
         progress = sys.stdout.isatty()
-    metrics, results = evaluate_easy_vqa(model, records, batch_size=batch_size,
-                                         progress=progress)
+    metrics, results = evaluate_easy_vqa(
+        model, records, batch_size=batch_size, progress=progress
+    )
     metrics["preset"] = preset
     metrics["seconds"] = round(time.time() - start, 1)
     shown = min(int(gallery_images), len(records))

@@ -78,22 +78,24 @@ def draw_boxes(image, boxes, truth=None, scale=2):
             return False
         x1, y1, x2, y2 = (round(v * scale) for v in clipped)
         # PIL's corners are inclusive: the last pixel inside is x2 - 1.
-        draw.rectangle([x1, y1, max(x1, x2 - 1), max(y1, y2 - 1)],
-                       outline=color, width=line)
+        draw.rectangle(
+            [x1, y1, max(x1, x2 - 1), max(y1, y2 - 1)], outline=color, width=line
+        )
         return True
 
     if truth is not None:
         rectangle(truth, TRUTH_COLOR, 1)
-    drawn = sum(rectangle(box, PREDICTION_COLOR, 2)
-                for box in np.asarray(boxes, float).reshape(-1, 4))
+    drawn = sum(
+        rectangle(box, PREDICTION_COLOR, 2)
+        for box in np.asarray(boxes, float).reshape(-1, 4)
+    )
     return canvas, drawn
 
 
 def _outline(mask):
     """The pixels of `mask` with a 4-neighbour outside it."""
     padded = np.pad(mask, 1)
-    inside = (padded[:-2, 1:-1] & padded[2:, 1:-1]
-              & padded[1:-1, :-2] & padded[1:-1, 2:])
+    inside = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
     return mask & ~inside
 
 
@@ -138,8 +140,11 @@ def _box_text(box):
 
 
 def _mark(ok):
-    return ("<span class='ok'>&#10003;</span>" if ok
-            else "<span class='wrong'>&#10007;</span>")
+    return (
+        "<span class='ok'>&#10003;</span>"
+        if ok
+        else "<span class='wrong'>&#10007;</span>"
+    )
 
 
 def _task_cell(name, record, result, scale):
@@ -150,16 +155,21 @@ def _task_cell(name, record, result, scale):
         truth = record["caption"] if name == "captioning" else record["shape"]
         answer = str(result.get(key) or "").strip()
         picture = _upscale(image, (image.shape[1] * scale, image.shape[0] * scale))
-        return (picture, f"{html.escape(answer or '(nothing)')} "
-                f"{_mark(answer == truth)}", "")
+        return (
+            picture,
+            f"{html.escape(answer or '(nothing)')} {_mark(answer == truth)}",
+            "",
+        )
     if name in ("localization", "object_detection"):
         boxes = result.get("boxes")
         boxes = np.zeros((0, 4)) if boxes is None else np.asarray(boxes, float)
-        picture, drawn = draw_boxes(image, boxes, truth=record["box"],
-                                    scale=scale)
+        picture, drawn = draw_boxes(image, boxes, truth=record["box"], scale=scale)
         if len(boxes) == 0:
-            return (picture, "no box", html.escape(
-                f"read from {result.get('text', '')!r}"))
+            return (
+                picture,
+                "no box",
+                html.escape(f"read from {result.get('text', '')!r}"),
+            )
         labels = list(result.get("labels") or [])
         label = (labels[0] + " ") if labels and labels[0] else ""
         answer = html.escape(label + "at " + _box_text(boxes[0]))
@@ -173,25 +183,32 @@ def _task_cell(name, record, result, scale):
     mask = union_mask(result, record["mask"].shape)
     picture = draw_mask(image, mask, truth=record["mask"], scale=scale)
     iou = mask_iou(mask, record["mask"])
-    return (picture, f"mask of {int(mask.sum())} pixels",
-            f"IoU {iou:.2f} with the true mask (green outline)")
+    return (
+        picture,
+        f"mask of {int(mask.sum())} pixels",
+        f"IoU {iou:.2f} with the true mask (green outline)",
+    )
 
 
-def _figure(out_dir, name, picture, prompt, answer, note="", alt="",
-            answer_label="answer"):
+def _figure(
+    out_dir, name, picture, prompt, answer, note="", alt="", answer_label="answer"
+):
     """A `<figure>`: the picture saved as `name`, prompt and answer under it."""
     picture.save(os.path.join(out_dir, name))
     lines = []
     if prompt:
-        lines.append(f"<span class='prompt'>prompt: <i>{html.escape(prompt)}</i>"
-                     "</span>")
+        lines.append(
+            f"<span class='prompt'>prompt: <i>{html.escape(prompt)}</i></span>"
+        )
     lines.append(f"<span class='answer'>{answer_label}: <b>{answer}</b></span>")
     if note:
         lines.append(f"<span class='note'>{note}</span>")
-    return (f"<figure style='width:{picture.width}px'>"
-            f"<img src='{html.escape(name)}' width='{picture.width}' "
-            f"height='{picture.height}' alt='{html.escape(alt or name)}'>"
-            f"<figcaption>{'<br>'.join(lines)}</figcaption></figure>")
+    return (
+        f"<figure style='width:{picture.width}px'>"
+        f"<img src='{html.escape(name)}' width='{picture.width}' "
+        f"height='{picture.height}' alt='{html.escape(alt or name)}'>"
+        f"<figcaption>{'<br>'.join(lines)}</figcaption></figure>"
+    )
 
 
 def _metrics_table(metrics):
@@ -201,10 +218,14 @@ def _metrics_table(metrics):
             continue
         if isinstance(value, float) and key != "seconds":
             value = f"{value:.3f}"
-        rows.append(f"<tr><td>{html.escape(key)}</td>"
-                    f"<td class='value'>{html.escape(str(value))}</td></tr>")
-    return ("<table class='metrics'><tr><th>metric</th><th>value</th></tr>"
-            f"{''.join(rows)}</table>")
+        rows.append(
+            f"<tr><td>{html.escape(key)}</td>"
+            f"<td class='value'>{html.escape(str(value))}</td></tr>"
+        )
+    return (
+        "<table class='metrics'><tr><th>metric</th><th>value</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
 
 
 def write_gallery(out_dir, records, results, metrics, scale=2):
@@ -223,24 +244,42 @@ def write_gallery(out_dir, records, results, metrics, scale=2):
         examples = image_task_examples(record)
         image = record["image"]
         size = (image.shape[1] * scale, image.shape[0] * scale)
-        cells = [_figure(
-            out_dir, f"{stem}_input.png", _upscale(image, size), "",
-            html.escape(record["caption"]),
-            f"easy-vqa test image {html.escape(str(record['image_id']))}",
-            alt=f"test image {record['image_id']}", answer_label="truth")]
+        cells = [
+            _figure(
+                out_dir,
+                f"{stem}_input.png",
+                _upscale(image, size),
+                "",
+                html.escape(record["caption"]),
+                f"easy-vqa test image {html.escape(str(record['image_id']))}",
+                alt=f"test image {record['image_id']}",
+                answer_label="truth",
+            )
+        ]
         for name, title in GALLERY_COLUMNS:
             picture, answer, note = _task_cell(name, record, res[name][0], scale)
-            cells.append(_figure(
-                out_dir, f"{stem}_{name}.png", picture,
-                _prompt(name, examples[name][0]), answer, note,
-                alt=f"{title} of test image {record['image_id']}"))
+            cells.append(
+                _figure(
+                    out_dir,
+                    f"{stem}_{name}.png",
+                    picture,
+                    _prompt(name, examples[name][0]),
+                    answer,
+                    note,
+                    alt=f"{title} of test image {record['image_id']}",
+                )
+            )
         qa = "".join(
             f"<li>{html.escape(q)} <b>{html.escape(answer_text(out))}</b> "
             f"{_mark(answer_text(out) == a)}"
-            + ("" if answer_text(out) == a
-               else f" <small>(truth: {html.escape(a)})</small>")
+            + (
+                ""
+                if answer_text(out) == a
+                else f" <small>(truth: {html.escape(a)})</small>"
+            )
             + "</li>"
-            for (q, a), out in zip(record["questions"], res["vqa"]))
+            for (q, a), out in zip(record["questions"], res["vqa"])
+        )
         cells.append(f"<ul class='vqa'>{qa}</ul>")
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
 
@@ -250,15 +289,23 @@ def write_gallery(out_dir, records, results, metrics, scale=2):
             drawn = np.zeros((32, 32, 3), np.uint8)
         ok = (judged["color"] == record["color"], judged["shape"] == record["shape"])
         captions.append(html.escape(record["caption"]))
-        drawings.append(_figure(
-            out_dir, f"{stem}_text_to_image.png", _upscale(drawn, size),
-            _prompt("text_to_image", examples["text_to_image"][0]),
-            "the picture", "read back: "
-            f"<b>{html.escape(judged['color'])}</b> {_mark(ok[0])} "
-            f"<b>{html.escape(judged['shape'])}</b> {_mark(ok[1])}",
-            alt=f"drawn from the caption {record['caption']}"))
-    header = "".join(f"<th>{t}</th>" for t in (
-        ["input"] + [title for _, title in GALLERY_COLUMNS] + ["VQA"]))
+        drawings.append(
+            _figure(
+                out_dir,
+                f"{stem}_text_to_image.png",
+                _upscale(drawn, size),
+                _prompt("text_to_image", examples["text_to_image"][0]),
+                "the picture",
+                "read back: "
+                f"<b>{html.escape(judged['color'])}</b> {_mark(ok[0])} "
+                f"<b>{html.escape(judged['shape'])}</b> {_mark(ok[1])}",
+                alt=f"drawn from the caption {record['caption']}",
+            )
+        )
+    header = "".join(
+        f"<th>{t}</th>"
+        for t in (["input"] + [title for _, title in GALLERY_COLUMNS] + ["VQA"])
+    )
     page = (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         "<title>keras-uio demo</title><style>"

@@ -1,5 +1,9 @@
 """Data and model parallelism with `keras.distribution` (JAX).
 
+(Over 600 lines on purpose: the set-ups and the layout check share their
+mesh helpers, and one module keeps `keras_uio.distribution` the single
+import users need.)
+
 Unified-IO runs sharded without any change to the model code: a
 `keras.distribution.Distribution` set before the model is built decides
 where each variable lives, and JAX (GSPMD) partitions every computation -
@@ -83,8 +87,9 @@ def data_parallel(devices=None, auto_shard_dataset=True):
     )
 
 
-def device_mesh(model_parallel=None, devices=None, batch_dim_name=BATCH,
-                model_dim_name=MODEL):
+def device_mesh(
+    model_parallel=None, devices=None, batch_dim_name=BATCH, model_dim_name=MODEL
+):
     """A 2-D `(devices / model_parallel, model_parallel)` device mesh.
 
     Args:
@@ -118,8 +123,9 @@ def device_mesh(model_parallel=None, devices=None, batch_dim_name=BATCH,
     )
 
 
-def get_layout_map(mesh, backbone_cls=None, vqgan_cls=None,
-                   model_dim_name=MODEL, batch_dim_name=BATCH):
+def get_layout_map(
+    mesh, backbone_cls=None, vqgan_cls=None, model_dim_name=MODEL, batch_dim_name=BATCH
+):
     """The layout rules of the backbone and the VQ-GAN in one `LayoutMap`.
 
     Args:
@@ -230,8 +236,14 @@ class CheckedModelParallel(keras.distribution.ModelParallel):
         auto_shard_dataset: as for `ModelParallel`.
     """
 
-    def __init__(self, *, layout_map, batch_dim_name=BATCH,
-                 on_indivisible="raise", auto_shard_dataset=True):
+    def __init__(
+        self,
+        *,
+        layout_map,
+        batch_dim_name=BATCH,
+        on_indivisible="raise",
+        auto_shard_dataset=True,
+    ):
         _check_on_indivisible(on_indivisible)
         super().__init__(
             layout_map=layout_map,
@@ -246,7 +258,10 @@ class CheckedModelParallel(keras.distribution.ModelParallel):
             return layout  # a backend sharding set by hand: left alone
         axes = tuple(layout.axes)
         checked, note = _resolve(
-            variable.path, variable.shape, axes, self.device_mesh,
+            variable.path,
+            variable.shape,
+            axes,
+            self.device_mesh,
             self.on_indivisible,
         )
         if note is None:
@@ -255,10 +270,18 @@ class CheckedModelParallel(keras.distribution.ModelParallel):
         return keras.distribution.TensorLayout(checked, self.device_mesh)
 
 
-def model_parallel(model_parallel=None, devices=None, *, backbone_cls=None,
-                   vqgan_cls=None, layout_map=None, on_indivisible="raise",
-                   batch_dim_name=BATCH, model_dim_name=MODEL,
-                   auto_shard_dataset=True):
+def model_parallel(
+    model_parallel=None,
+    devices=None,
+    *,
+    backbone_cls=None,
+    vqgan_cls=None,
+    layout_map=None,
+    on_indivisible="raise",
+    batch_dim_name=BATCH,
+    model_dim_name=MODEL,
+    auto_shard_dataset=True,
+):
     """Model (and data) parallelism on a 2-D `("batch", "model")` mesh.
 
     `model_parallel` devices hold one copy of the model, split by the
@@ -292,12 +315,17 @@ def model_parallel(model_parallel=None, devices=None, *, backbone_cls=None,
     """
     if layout_map is None:
         mesh = device_mesh(
-            model_parallel, devices, batch_dim_name=batch_dim_name,
+            model_parallel,
+            devices,
+            batch_dim_name=batch_dim_name,
             model_dim_name=model_dim_name,
         )
         layout_map = get_layout_map(
-            mesh, backbone_cls=backbone_cls, vqgan_cls=vqgan_cls,
-            model_dim_name=model_dim_name, batch_dim_name=batch_dim_name,
+            mesh,
+            backbone_cls=backbone_cls,
+            vqgan_cls=vqgan_cls,
+            model_dim_name=model_dim_name,
+            batch_dim_name=batch_dim_name,
         )
     return CheckedModelParallel(
         layout_map=layout_map,
@@ -329,7 +357,9 @@ def _abstract_variables(cls, config):
 def _preset_parts(preset):
     """`[(class, config, path prefix)]` for a preset name or folder."""
     from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-    from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
+    from keras_uio.models.unified_io.unified_io_preset_loading import (
+        bundled_preset_path,
+    )
     from keras_uio.models.unified_io.unified_io_preset_loading import is_architecture
     from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
     from keras_uio.models.vqgan.vqgan import VQGAN
@@ -394,8 +424,7 @@ def _variables_of(model_or_config, model_cls):
     )
 
 
-def check_layout(model_or_config, layout_map, model_cls=None,
-                 on_indivisible=None):
+def check_layout(model_or_config, layout_map, model_cls=None, on_indivisible=None):
     """The layout each variable gets, checked against the mesh.
 
     Nothing is allocated for a config or a preset: the model is built
@@ -444,10 +473,7 @@ def check_layout(model_or_config, layout_map, model_cls=None,
         if path in list(layout_map):
             rule = path
         else:
-            matches = [
-                pattern for pattern in layout_map
-                if re.fullmatch(pattern, path)
-            ]
+            matches = [pattern for pattern in layout_map if re.fullmatch(pattern, path)]
             if len(matches) > 1:
                 raise ValueError(
                     f"Variable '{path}' of shape {shape} matches several "
@@ -461,8 +487,7 @@ def check_layout(model_or_config, layout_map, model_cls=None,
                 path, shape, tuple(layout_map[rule].axes), mesh, on_indivisible
             )
         rows.append(
-            {"path": path, "shape": shape, "layout": axes, "rule": rule,
-             "note": note}
+            {"path": path, "shape": shape, "layout": axes, "rule": rule, "note": note}
         )
     return rows
 
@@ -480,9 +505,14 @@ def format_layout(rows):
 # --- multi-host --------------------------------------------------------------
 
 
-def initialize_multi_host(coordinator_address=None, num_processes=None,
-                          process_id=None, local_device_ids=None, seed=None,
-                          **jax_kwargs):
+def initialize_multi_host(
+    coordinator_address=None,
+    num_processes=None,
+    process_id=None,
+    local_device_ids=None,
+    seed=None,
+    **jax_kwargs,
+):
     """Joins this process to a multi-host JAX run.
 
     Call it first thing in every process (before any JAX computation and
@@ -549,15 +579,12 @@ def initialize_multi_host(coordinator_address=None, num_processes=None,
         )
     if process_id is not None:
         if isinstance(process_id, bool) or not isinstance(process_id, int):
-            raise ValueError(
-                f"`process_id` must be an int; received {process_id!r}."
-            )
+            raise ValueError(f"`process_id` must be an int; received {process_id!r}.")
         if num_processes is None:
             raise ValueError("`process_id` needs `num_processes` as well.")
         if not 0 <= process_id < num_processes:
             raise ValueError(
-                f"`process_id` must be in [0, {num_processes}); received "
-                f"{process_id}."
+                f"`process_id` must be in [0, {num_processes}); received {process_id}."
             )
     if num_processes is not None and num_processes > 1:
         if coordinator_address is None:

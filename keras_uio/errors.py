@@ -61,12 +61,10 @@ def check_output_dir(path, name="output folder"):
     existing = _nearest_existing(path)
     if not os.path.isdir(existing):
         raise UserInputError(
-            f"{name} {path!r} cannot be created: {existing!r} is a file, "
-            "not a folder."
+            f"{name} {path!r} cannot be created: {existing!r} is a file, not a folder."
         )
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserInputError(
-            f"{name} {path!r} cannot be written: {existing!r} is not "
-            "writable."
+            f"{name} {path!r} cannot be written: {existing!r} is not writable."
         )
     return path

@@ -92,9 +92,7 @@ class LocationTokens:
         h, w = _check_image_size(image_size)
         coords = np.asarray(coords, dtype=np.float64)
         if not np.all(np.isfinite(coords)):
-            raise ValueError(
-                f"coordinates must be finite numbers. Received: {coords}"
-            )
+            raise ValueError(f"coordinates must be finite numbers. Received: {coords}")
         scaled = (self.num_location_bins - 1) * (coords / max(h, w))
         bins = scaled.astype(np.int32)  # truncation toward zero, as original
         return np.clip(bins, 0, self.num_location_bins - 1)
@@ -131,9 +129,7 @@ class LocationTokens:
     def box_to_text(self, box, image_size):
         """Box as the `<extra_id_N>` text the original puts in prompts."""
         bins = np.asarray(self.box_to_bins(box, image_size)).reshape(-1)
-        return " ".join(
-            f"<extra_id_{b + self.num_sentinels}>" for b in bins
-        )
+        return " ".join(f"<extra_id_{b + self.num_sentinels}>" for b in bins)
 
     def point_to_ids(self, point, image_size):
         """`(x, y)` pixels -> 2 location ids in the order (y, x)."""
@@ -143,16 +139,12 @@ class LocationTokens:
                 "`point` must have shape `[..., 2]` `(x, y)`. "
                 f"Received shape: {point.shape}"
             )
-        ids = self.location_id(
-            self.coordinates_to_bins(point[..., ::-1], image_size)
-        )
+        ids = self.location_id(self.coordinates_to_bins(point[..., ::-1], image_size))
         return ids.tolist() if np.ndim(ids) == 1 else ids
 
     def point_to_text(self, point, image_size):
         ids = np.asarray(self.point_to_ids(point, image_size)).reshape(-1)
-        return " ".join(
-            f"<extra_id_{n}>" for n in self.extra_id_number(ids)
-        )
+        return " ".join(f"<extra_id_{n}>" for n in self.extra_id_number(ids))
 
     def keypoints_to_text(self, keypoints, image_size):
         """17 keypoints -> the keypoint target text.
@@ -179,8 +171,7 @@ class LocationTokens:
         for x, y, v in kp:
             if v not in (0, 1, 2):
                 raise ValueError(
-                    "keypoint visibility must be 0, 1 or 2 (COCO). "
-                    f"Received: {v}"
+                    f"keypoint visibility must be 0, 1 or 2 (COCO). Received: {v}"
                 )
             if v == 0:
                 parts.append(f"{marker} {marker}")
@@ -198,8 +189,7 @@ class LocationTokens:
                 f"{len(boxes)} boxes and {len(labels)} labels"
             )
         return " ".join(
-            f"{self.box_to_text(b, image_size)} {l}"
-            for b, l in zip(boxes, labels)
+            f"{self.box_to_text(b, image_size)} {l}" for b, l in zip(boxes, labels)
         )
 
     # ----------------------------------------------------------- parsing
@@ -251,8 +241,9 @@ class LocationTokens:
             i = k
         return runs, errors
 
-    def _parse(self, token_ids, image_size, per_region, decode_offset,
-               detokenize, check_order):
+    def _parse(
+        self, token_ids, image_size, per_region, decode_offset, detokenize, check_order
+    ):
         _check_image_size(image_size)
         ids = self._tokens(token_ids)
         runs, errors = self._split_regions(ids, per_region)
@@ -281,8 +272,14 @@ class LocationTokens:
             labels = [str(as_str(detokenize(l))).strip() for l in label_ids]
         return ParsedRegions(coords, label_ids, labels, errors)
 
-    def ids_to_boxes(self, token_ids, image_size, decode_offset=1.0,
-                     detokenize=None, check_order=True):
+    def ids_to_boxes(
+        self,
+        token_ids,
+        image_size,
+        decode_offset=1.0,
+        detokenize=None,
+        check_order=True,
+    ):
         """Parse `[4 location ids][label ids]...` back into boxes.
 
         Reading stops at the first EOS or padding id. Nothing raises on a
@@ -300,17 +297,17 @@ class LocationTokens:
         Returns:
             `ParsedRegions` with `boxes` `[n, 4]` `(x1, y1, x2, y2)`.
         """
-        return self._parse(token_ids, image_size, 4, decode_offset,
-                           detokenize, check_order)
+        return self._parse(
+            token_ids, image_size, 4, decode_offset, detokenize, check_order
+        )
 
-    def ids_to_points(self, token_ids, image_size, decode_offset=1.0,
-                      detokenize=None):
+    def ids_to_points(self, token_ids, image_size, decode_offset=1.0, detokenize=None):
         """Parse `[y id, x id][label ids]...`; `boxes` holds `[n, 2]` `(x, y)`."""
-        return self._parse(token_ids, image_size, 2, decode_offset,
-                           detokenize, False)
+        return self._parse(token_ids, image_size, 2, decode_offset, detokenize, False)
 
-    def ids_to_keypoints(self, token_ids, image_size, detokenize,
-                         num_keypoints=17, decode_offset=1.0):
+    def ids_to_keypoints(
+        self, token_ids, image_size, detokenize, num_keypoints=17, decode_offset=1.0
+    ):
         """Parse a keypoint output into `ParsedKeypoints`.
 
         Each point is `[y, x][visibility text]` with visibility `1`..`3`
@@ -358,4 +355,3 @@ class LocationTokens:
             )
             points[k] = yx[::-1]
         return ParsedKeypoints(points, vis, errors)
-

@@ -44,4 +44,3 @@ class ParsedKeypoints:
     @property
     def valid(self):
         return not self.errors
-

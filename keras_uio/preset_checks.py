@@ -290,9 +290,7 @@ def _stack_counts(groups):
     counts = {}
     for stack in ("encoder", "decoder"):
         pattern = re.compile(rf"layers/unified_io_{stack}_layer(_\d+)?")
-        counts[stack] = len(
-            {m.group(0) for g in groups if (m := pattern.match(g))}
-        )
+        counts[stack] = len({m.group(0) for g in groups if (m := pattern.match(g))})
     return counts
 
 

@@ -138,9 +138,7 @@ def _tied_positions(
             ties.append(tuple(int(i) for i in index))
         else:
             failures.append(
-                _describe(
-                    index, actual[index], expected[index], gap, tolerance, ulps
-                )
+                _describe(index, actual[index], expected[index], gap, tolerance, ulps)
             )
     if failures:
         raise AssertionError(
@@ -227,9 +225,7 @@ def assert_argmax_match(actual, expected, logits, **kwargs):
     Returns:
         The list of tied positions where `actual` differs.
     """
-    return assert_codes_match(
-        actual, expected, logits, lower_is_better=False, **kwargs
-    )
+    return assert_codes_match(actual, expected, logits, lower_is_better=False, **kwargs)
 
 
 def assert_greedy_tokens_match(

@@ -110,7 +110,9 @@ class Adafactor(keras.optimizers.Adafactor):
             learning_rate = ops.minimum(learning_rate, 1 / ops.sqrt(step))
         step_size = ops.minimum(learning_rate, 1 / ops.sqrt(step))
         scale = ops.maximum(ops.cast(self.epsilon_2, dtype), _rms(variable))
-        squared = ops.square(ops.cast(gradient, dtype)) + ops.cast(self.epsilon_1, dtype)
+        squared = ops.square(ops.cast(gradient, dtype)) + ops.cast(
+            self.epsilon_1, dtype
+        )
         decay = 1 - ops.power(step, ops.cast(self.beta_2_decay, dtype))
         new_row = decay * row + (1 - decay) * ops.mean(squared, axis=-1)
         new_column = decay * column + (1 - decay) * ops.mean(squared, axis=-2)

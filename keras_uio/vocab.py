@@ -44,7 +44,6 @@ def _check_int(name, value, minimum):
     return int(value)
 
 
-
 @keras.saving.register_keras_serializable(package="keras_uio")
 class Vocabulary(LocationTokens):
     """The Unified-IO token id layout for any vocabulary size.
@@ -86,19 +85,13 @@ class Vocabulary(LocationTokens):
         num_unused=51,
     ):
         self.text_vocab_size = _check_int("text_vocab_size", text_vocab_size, 5)
-        self.image_vocab_size = _check_int(
-            "image_vocab_size", image_vocab_size, 1
-        )
-        self.num_location_bins = _check_int(
-            "num_location_bins", num_location_bins, 2
-        )
+        self.image_vocab_size = _check_int("image_vocab_size", image_vocab_size, 1)
+        self.num_location_bins = _check_int("num_location_bins", num_location_bins, 2)
         self.num_sentinels = _check_int("num_sentinels", num_sentinels, 0)
         self.num_unused = _check_int("num_unused", num_unused, 0)
         num_extra = self.num_extra_ids
         if sentencepiece_size is None:
-            sentencepiece_size = (
-                self.text_vocab_size - 1 - self.num_unused - num_extra
-            )
+            sentencepiece_size = self.text_vocab_size - 1 - self.num_unused - num_extra
             if sentencepiece_size < 3:
                 raise ValueError(
                     f"`text_vocab_size={text_vocab_size}` is too small for "
@@ -108,9 +101,7 @@ class Vocabulary(LocationTokens):
                     "Pass a larger `text_vocab_size` or fewer location bins."
                 )
         else:
-            sentencepiece_size = _check_int(
-                "sentencepiece_size", sentencepiece_size, 3
-            )
+            sentencepiece_size = _check_int("sentencepiece_size", sentencepiece_size, 3)
             if sentencepiece_size + num_extra > self.text_vocab_size - 1:
                 raise ValueError(
                     "`sentencepiece_size + num_location_bins + num_sentinels` "
@@ -120,9 +111,7 @@ class Vocabulary(LocationTokens):
                     f"num_location_bins={num_location_bins}, "
                     f"num_sentinels={num_sentinels}"
                 )
-            self.num_unused = (
-                self.text_vocab_size - 1 - sentencepiece_size - num_extra
-            )
+            self.num_unused = self.text_vocab_size - 1 - sentencepiece_size - num_extra
         self.sentencepiece_size = int(sentencepiece_size)
 
     # ------------------------------------------------------------------ ids
@@ -198,8 +187,7 @@ class Vocabulary(LocationTokens):
         c = np.asarray(code)
         if np.any((c < 0) | (c >= self.image_vocab_size)):
             raise ValueError(
-                f"`code` must be in [0, {self.image_vocab_size - 1}]. "
-                f"Received: {code}"
+                f"`code` must be in [0, {self.image_vocab_size - 1}]. Received: {code}"
             )
         out = c + self.image_offset
         return int(out) if out.ndim == 0 else out
@@ -284,4 +272,3 @@ class Vocabulary(LocationTokens):
     def __repr__(self):
         args = ", ".join(f"{k}={v}" for k, v in self.get_config().items())
         return f"Vocabulary({args})"
-

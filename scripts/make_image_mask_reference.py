@@ -51,6 +51,7 @@ gone from current jax (`jax.numpy.DeviceArray`,
 `jax.pxla.ShardedDeviceArray`); they are aliased to `jax.Array` before
 importing it (annotations only).
 """
+
 import argparse
 import json
 import os
@@ -68,10 +69,16 @@ REFERENCE = ROOT / "tests" / "data" / "reference"
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--src", required=True,
-                    help="a checkout of allenai/unified-io-inference (its `uio` package)")
-    ap.add_argument("--commit", default="unknown",
-                    help="the checkout's commit, recorded in the file (e.g. ee0bd9d)")
+    ap.add_argument(
+        "--src",
+        required=True,
+        help="a checkout of allenai/unified-io-inference (its `uio` package)",
+    )
+    ap.add_argument(
+        "--commit",
+        default="unknown",
+        help="the checkout's commit, recorded in the file (e.g. ee0bd9d)",
+    )
     ap.add_argument("--out", default=str(REFERENCE / "uio_tiny" / "image_mask.npz"))
     args = ap.parse_args()
 
@@ -86,9 +93,12 @@ def main():
     from importlib.metadata import version
 
     from uio import network
-    versions = (f"unified-io-inference {args.commit}; jax {jax.__version__}, "
-                f"jaxlib {version('jaxlib')}, flax {flax.__version__}, "
-                f"einops {version('einops')}, numpy {np.__version__}")
+
+    versions = (
+        f"unified-io-inference {args.commit}; jax {jax.__version__}, "
+        f"jaxlib {version('jaxlib')}, flax {flax.__version__}, "
+        f"einops {version('einops')}, numpy {np.__version__}"
+    )
     print(versions)
 
     tiny = REFERENCE / "uio_tiny"
@@ -120,16 +130,31 @@ def main():
 
     text_enc = io["in/text_encoder_inputs"]
     encoded, encoder_masks = module.apply(
-        variables, text_enc, io["in/image_encoder_inputs"], text_enc > 0,
-        io["in/image_input_masks"], image_encoder_pos_ids=None,
-        text_encoder_pos_ids=None, enable_dropout=False, method=module.encode)
+        variables,
+        text_enc,
+        io["in/image_encoder_inputs"],
+        text_enc > 0,
+        io["in/image_input_masks"],
+        image_encoder_pos_ids=None,
+        text_encoder_pos_ids=None,
+        enable_dropout=False,
+        method=module.encode,
+    )
 
     def decode(image_decoder_masks):
         text_logits, image_logits, _ = module.apply(
-            variables, encoded, encoder_masks, text_inputs, image_inputs,
-            text_targets, image_targets, text_decoder_masks=text_masks,
-            image_decoder_masks=image_decoder_masks, enable_dropout=False,
-            method=module.decode)
+            variables,
+            encoded,
+            encoder_masks,
+            text_inputs,
+            image_inputs,
+            text_targets,
+            image_targets,
+            text_decoder_masks=text_masks,
+            image_decoder_masks=image_decoder_masks,
+            enable_dropout=False,
+            method=module.decode,
+        )
         return np.asarray(text_logits, np.float32), np.asarray(image_logits, np.float32)
 
     text_logits, image_logits = decode(image_masks)
@@ -137,16 +162,22 @@ def main():
 
     # This run reproduces the stored reference (same original, same inputs).
     valid_text = text_masks.astype(bool)
-    print("unmasked vs io.npz dec_image_logits: max |diff| "
-          f"{np.abs(unmasked_image - io['out/dec_image_logits']).max():.3g}; "
-          "text (valid rows) "
-          f"{np.abs(unmasked_text - io['out/dec_text_logits'])[valid_text].max():.3g}")
+    print(
+        "unmasked vs io.npz dec_image_logits: max |diff| "
+        f"{np.abs(unmasked_image - io['out/dec_image_logits']).max():.3g}; "
+        "text (valid rows) "
+        f"{np.abs(unmasked_text - io['out/dec_text_logits'])[valid_text].max():.3g}"
+    )
     valid = image_masks.astype(bool)
     for row in range(2):
         d = np.abs(image_logits[row] - unmasked_image[row])[valid[row]].max()
-        print(f"row {row}: masked vs unmasked image logits, valid rows: max |diff| {d:.3g}")
-    print("text logits masked vs unmasked, valid rows: max |diff| "
-          f"{np.abs(text_logits - unmasked_text)[valid_text].max():.3g}")
+        print(
+            f"row {row}: masked vs unmasked image logits, valid rows: max |diff| {d:.3g}"
+        )
+    print(
+        "text logits masked vs unmasked, valid rows: max |diff| "
+        f"{np.abs(text_logits - unmasked_text)[valid_text].max():.3g}"
+    )
 
     vocab = cfg.vocab_size
     np.savez_compressed(

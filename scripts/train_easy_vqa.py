@@ -59,7 +59,10 @@ def train_tokenizer(records, vocab_size):
         sentence_iterator=iter(corpus * 4),
         model_writer=model,
         vocab_size=vocab_size,
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
         hard_vocab_limit=False,
         character_coverage=1.0,
         minloglevel=2,
@@ -80,10 +83,13 @@ def vqgan_images(records):
     images = []
     for r in records:
         images.append(r["image"].astype("float32") / 255.0)
-        target = segmentation.encode_example({
-            "image": r["image"], "object_name": r["shape"],
-            "masks": r["mask"][None],
-        })["target_image"]
+        target = segmentation.encode_example(
+            {
+                "image": r["image"],
+                "object_name": r["shape"],
+                "masks": r["mask"][None],
+            }
+        )["target_image"]
         images.append(target)
     converted = target_converter().convert(np.stack(images))["images"]
     return np.asarray(converted, "float32")
@@ -106,23 +112,33 @@ def train_vqgan(records, steps, batch_size, seed):
     vqgan = keras_uio.VQGAN(**VQGAN_CONFIG)
     images = vqgan_images(records)
     trainer = keras_uio.VQGANTrainer(vqgan, reconstruction_loss="l1")
-    trainer.compile(optimizer=keras.optimizers.Adam(
-        keras.optimizers.schedules.CosineDecay(0.0, steps, alpha=0.05,
-                                               warmup_target=2e-3,
-                                               warmup_steps=min(50, steps // 10))
-    ))
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(
+            keras.optimizers.schedules.CosineDecay(
+                0.0,
+                steps,
+                alpha=0.05,
+                warmup_target=2e-3,
+                warmup_steps=min(50, steps // 10),
+            )
+        )
+    )
     rng = np.random.default_rng(seed)
     restart = keras_uio.CodebookRestart(
         images[rng.choice(len(images), min(256, len(images)), replace=False)],
-        every_n_steps=50, stop_after=steps // 2, seed=seed,
+        every_n_steps=50,
+        stop_after=steps // 2,
+        seed=seed,
     )
     steps_per_epoch = min(steps, 50)
-    trainer.fit(_image_batches(images, batch_size, seed),
-                steps_per_epoch=steps_per_epoch,
-                epochs=max(1, steps // steps_per_epoch),
-                callbacks=[restart], verbose=2)
-    metrics = trainer.evaluate(images[:512], batch_size=64, verbose=0,
-                               return_dict=True)
+    trainer.fit(
+        _image_batches(images, batch_size, seed),
+        steps_per_epoch=steps_per_epoch,
+        epochs=max(1, steps // steps_per_epoch),
+        callbacks=[restart],
+        verbose=2,
+    )
+    metrics = trainer.evaluate(images[:512], batch_size=64, verbose=0, return_dict=True)
     return vqgan, {k: float(v) for k, v in metrics.items()}
 
 
@@ -131,7 +147,7 @@ def _image_batches(images, batch_size, seed):
     while True:
         order = rng.permutation(len(images))
         for i in range(0, len(order) - batch_size + 1, batch_size):
-            yield (images[order[i:i + batch_size]],)
+            yield (images[order[i : i + batch_size]],)
 
 
 def build_model(proto, vqgan, width, layers):
@@ -172,8 +188,9 @@ def mixture(records, tokenizer, seed):
         (name, examples[name], rate, None, "easy_vqa")
         for name, rate in TASK_RATES.items()
     ]
-    return Mixture(entries, group_rates={"easy_vqa": 1.0}, seed=seed,
-                   tokenizer=tokenizer)
+    return Mixture(
+        entries, group_rates={"easy_vqa": 1.0}, seed=seed, tokenizer=tokenizer
+    )
 
 
 def train_model(model, records, steps, batch_size, learning_rate, seed):
@@ -181,14 +198,22 @@ def train_model(model, records, steps, batch_size, learning_rate, seed):
     mix = mixture(records, model.preprocessor.tokenizer, seed)
     dataset = mix.as_tf_dataset(model.preprocessor, batch_size=batch_size)
     schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, steps, alpha=0.02, warmup_target=learning_rate,
+        0.0,
+        steps,
+        alpha=0.02,
+        warmup_target=learning_rate,
         warmup_steps=min(200, steps // 10),
     )
-    model.compile(optimizer=keras.optimizers.AdamW(
-        schedule, weight_decay=0.01, clipnorm=1.0))
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0)
+    )
     steps_per_epoch = min(steps, 100)
-    history = model.fit(dataset, steps_per_epoch=steps_per_epoch,
-                        epochs=max(1, steps // steps_per_epoch), verbose=2)
+    history = model.fit(
+        dataset,
+        steps_per_epoch=steps_per_epoch,
+        epochs=max(1, steps // steps_per_epoch),
+        verbose=2,
+    )
     return {k: float(v[-1]) for k, v in history.history.items()}
 
 
@@ -197,8 +222,9 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="preset folder to write")
     parser.add_argument("--vqgan-steps", type=int, default=800)
     parser.add_argument("--vqgan-batch-size", type=int, default=16)
-    parser.add_argument("--vqgan", default=None,
-                        help="a trained VQ-GAN preset folder: skip its stage")
+    parser.add_argument(
+        "--vqgan", default=None, help="a trained VQ-GAN preset folder: skip its stage"
+    )
     parser.add_argument("--steps", type=int, default=4500)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--width", type=int, default=128)
@@ -206,14 +232,19 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--vocab-size", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fast", action="store_true",
-                        help="a few steps of each stage on 64 images")
+    parser.add_argument(
+        "--fast", action="store_true", help="a few steps of each stage on 64 images"
+    )
     args = parser.parse_args(argv)
     if args.fast:
         args.vqgan_steps, args.steps = 4, 4
         args.batch_size = args.vqgan_batch_size = 8
-    log = {"arguments": vars(args), "seconds": {}, "machine": platform.machine(),
-           "backend": keras.backend.backend()}
+    log = {
+        "arguments": vars(args),
+        "seconds": {},
+        "machine": platform.machine(),
+        "backend": keras.backend.backend(),
+    }
     start = time.time()
     records = easy_vqa.load_records("train", limit=64 if args.fast else None)
     log["seconds"]["load"] = round(time.time() - start, 1)
@@ -226,7 +257,8 @@ def main(argv=None):
             log["vqgan_metrics"] = json.load(f)["vqgan_metrics"]
     else:
         vqgan, log["vqgan_metrics"] = train_vqgan(
-            records, args.vqgan_steps, args.vqgan_batch_size, args.seed)
+            records, args.vqgan_steps, args.vqgan_batch_size, args.seed
+        )
         vqgan.save_to_preset(os.path.join(args.out, "vqgan"))
         with open(os.path.join(args.out, "training.json"), "w") as f:
             json.dump(log, f, indent=2)
@@ -234,11 +266,13 @@ def main(argv=None):
 
     stage = time.time()
     model = build_model(proto, vqgan, args.width, args.layers)
-    log["parameters"] = {"backbone": model.backbone.count_params(),
-                         "vqgan": vqgan.count_params()}
+    log["parameters"] = {
+        "backbone": model.backbone.count_params(),
+        "vqgan": vqgan.count_params(),
+    }
     log["model_metrics"] = train_model(
-        model, records, args.steps, args.batch_size, args.learning_rate,
-        args.seed)
+        model, records, args.steps, args.batch_size, args.learning_rate, args.seed
+    )
     log["seconds"]["model"] = round(time.time() - stage, 1)
     log["seconds"]["total"] = round(time.time() - start, 1)
 

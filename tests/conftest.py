@@ -79,7 +79,10 @@ def tiny_proto():
         sentence_iterator=iter(SENTENCES * 30),
         model_writer=model,
         vocab_size=90,
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
         hard_vocab_limit=False,
         minloglevel=2,
     )
@@ -91,8 +94,11 @@ def tiny_model(tiny_proto):
     """A random `UnifiedIO` (tiny sizes) whose vocabulary fits `tiny_proto`."""
     import keras
 
-    from keras_uio import UnifiedIO, UnifiedIOBackbone, UnifiedIOPreprocessor
-    from keras_uio import UnifiedIOTokenizer, VQGAN
+    from keras_uio import VQGAN
+    from keras_uio import UnifiedIO
+    from keras_uio import UnifiedIOBackbone
+    from keras_uio import UnifiedIOPreprocessor
+    from keras_uio import UnifiedIOTokenizer
     from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
     from keras_uio.models.vqgan.vqgan_presets import vqgan_presets as vq
 

@@ -26,7 +26,9 @@ import warnings  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_uio import UnifiedIO, UnifiedIOBackbone, VQGAN  # noqa: E402
+from keras_uio import VQGAN  # noqa: E402
+from keras_uio import UnifiedIO  # noqa: E402
+from keras_uio import UnifiedIOBackbone  # noqa: E402
 from keras_uio import distribution as uio_distribution  # noqa: E402
 from keras_uio.models.unified_io.unified_io_decoding import split_batch  # noqa: E402
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets  # noqa: E402
@@ -87,8 +89,10 @@ def spec_of(variable):
 
 
 def generate(model, x):
-    inputs = {k: x[k] for k in ("text_encoder_inputs", "image_encoder_inputs",
-                                "image_input_masks")}
+    inputs = {
+        k: x[k]
+        for k in ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
+    }
     out = model.generate(inputs, max_text_length=8, stop_at_eos=False)
     return out["text_tokens"], out["scores"]
 
@@ -106,7 +110,8 @@ def train(model, x, y, evaluate=True):
 def max_diff(a, b):
     return max(
         float(np.max(np.abs(np.asarray(u, "float64") - np.asarray(v, "float64"))))
-        if np.size(u) else 0.0
+        if np.size(u)
+        else 0.0
         for u, v in zip(a, b)
     )
 
@@ -122,15 +127,23 @@ def sharded_run(distribution, weights, x, y, reference, full=True):
         model = build()
         model.set_weights(weights)
         result["variables"] = [
-            {"path": v.path, "shape": list(v.shape), "spec": spec_of(v)[0],
-             "shard": spec_of(v)[1]}
+            {
+                "path": v.path,
+                "shape": list(v.shape),
+                "spec": spec_of(v)[0],
+                "shard": spec_of(v)[1],
+            }
             for v in model.weights
         ]
         split = split_batch(x["text_encoder_inputs"])[0]
-        result["generate_input_spec"] = [
-            s if s is None or isinstance(s, str) else list(s)
-            for s in getattr(split, "sharding", None).spec
-        ] if hasattr(split, "sharding") else None
+        result["generate_input_spec"] = (
+            [
+                s if s is None or isinstance(s, str) else list(s)
+                for s in getattr(split, "sharding", None).spec
+            ]
+            if hasattr(split, "sharding")
+            else None
+        )
         tokens, scores = generate(model, x)
         result["generate_equal"] = bool(np.array_equal(tokens, reference["tokens"]))
         result["generate_score_diff"] = float(
@@ -147,9 +160,7 @@ def sharded_run(distribution, weights, x, y, reference, full=True):
         by_path = {v.path: spec_of(v)[0] for v in model.weights}
         slots = [
             (v.path, spec_of(v)[0], by_path.get(r.path))
-            for v, r in zip(
-                model.optimizer.momentums, model.trainable_weights
-            )
+            for v, r in zip(model.optimizer.momentums, model.trainable_weights)
         ]
         result["slot_spec_mismatches"] = [s for s in slots if s[1] != s[2]]
     return result
@@ -177,9 +188,10 @@ def error_checks():
             backbone = UnifiedIOBackbone(**bad)
     result["replicate_warnings"] = len(caught)
     result["replicate_specs"] = {
-        v.path: spec_of(v)[0] for v in backbone.weights
-        if v.path in ("encoder_layer_0/attention/query/kernel",
-                      "encoder_layer_0/mlp/gate/kernel")
+        v.path: spec_of(v)[0]
+        for v in backbone.weights
+        if v.path
+        in ("encoder_layer_0/attention/query/kernel", "encoder_layer_0/mlp/gate/kernel")
     }
     return result
 
@@ -197,7 +209,9 @@ def main():
     loss, loss_after = train(model, x, y)
     timings["train"] = time.time() - start
     reference = {
-        "tokens": tokens, "scores": scores, "loss": loss,
+        "tokens": tokens,
+        "scores": scores,
+        "loss": loss,
         "loss_after": loss_after,
         "weights": [np.asarray(w) for w in model.weights],
     }
@@ -226,8 +240,9 @@ def main():
     with distribution.scope():
         loaded = UnifiedIO.from_preset(preset)
     results["preset"] = {
-        "value_diff": max_diff([np.asarray(w) for w in loaded.weights],
-                               reference["weights"]),
+        "value_diff": max_diff(
+            [np.asarray(w) for w in loaded.weights], reference["weights"]
+        ),
         "paths": [v.path for v in loaded.weights],
         "specs": [spec_of(v)[0] for v in loaded.weights],
         # what `check_layout` predicts from the folder, without building

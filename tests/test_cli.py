@@ -139,12 +139,15 @@ def test_read_only_output_dir(no_model, capsys, tmp_path, monkeypatch):
     os.mkdir(locked)
     real_access = os.access
     monkeypatch.setattr(
-        os, "access",
+        os,
+        "access",
         lambda p, mode: False if os.fspath(p) == locked else real_access(p, mode),
     )
     assert_user_error(
-        ["demo", "--out", os.path.join(locked, "demo")], capsys,
-        "cannot be written", "is not writable",
+        ["demo", "--out", os.path.join(locked, "demo")],
+        capsys,
+        "cannot be written",
+        "is not writable",
     )
 
 
@@ -166,18 +169,23 @@ def test_unreadable_image_file(no_model, capsys, tmp_path):
     notes.write_text("not an image")
     assert_user_error(
         ["predict", "--task", "vqa", "--image", str(notes), "--text", "q?"],
-        capsys, "Cannot read image file", "notes.txt",
+        capsys,
+        "Cannot read image file",
+        "notes.txt",
     )
     truncated = tmp_path / "cut.png"
     Image.new("RGB", (64, 64), (9, 9, 9)).save(truncated)
     truncated.write_bytes(truncated.read_bytes()[:60])
     assert_user_error(
         ["predict", "--task", "captioning", "--image", str(truncated)],
-        capsys, "cut.png",
+        capsys,
+        "cut.png",
     )
     assert_user_error(
         ["predict", "--task", "captioning", "--image", str(tmp_path / "no.png")],
-        capsys, "no.png", "does not exist",
+        capsys,
+        "no.png",
+        "does not exist",
     )
 
 
@@ -190,25 +198,48 @@ def test_unknown_task(no_model, capsys):
 @pytest.mark.parametrize(
     "argv, fragments",
     [
-        (["predict", "--task", "vqa", "--image", "{png}"],
-         ["needs question (--text)"]),
+        (["predict", "--task", "vqa", "--image", "{png}"], ["needs question (--text)"]),
         (["predict", "--task", "captioning"], ["needs image (--image)"]),
-        (["predict", "--task", "captioning", "--image", "{png}", "--text", "x"],
-         ["has no input for --text"]),
-        (["predict", "--task", "summarization", "--text", "t", "--image", "{png}"],
-         ["has no input for --image"]),
-        (["predict", "--task", "region_captioning", "--image", "{png}",
-          "--region", "1,1,4,4", "--region", "2,2,5,5"],
-         ["has no input for --region"]),
-        (["predict", "--task", "segmentation_to_image"],
-         ["command line cannot give"]),
-        (["predict", "--task", "vqa", "--image", "{png}", "--text", "q",
-          "--options", "a,b"],
-         ["has no input for --options"]),
+        (
+            ["predict", "--task", "captioning", "--image", "{png}", "--text", "x"],
+            ["has no input for --text"],
+        ),
+        (
+            ["predict", "--task", "summarization", "--text", "t", "--image", "{png}"],
+            ["has no input for --image"],
+        ),
+        (
+            [
+                "predict",
+                "--task",
+                "region_captioning",
+                "--image",
+                "{png}",
+                "--region",
+                "1,1,4,4",
+                "--region",
+                "2,2,5,5",
+            ],
+            ["has no input for --region"],
+        ),
+        (["predict", "--task", "segmentation_to_image"], ["command line cannot give"]),
+        (
+            [
+                "predict",
+                "--task",
+                "vqa",
+                "--image",
+                "{png}",
+                "--text",
+                "q",
+                "--options",
+                "a,b",
+            ],
+            ["has no input for --options"],
+        ),
     ],
 )
-def test_task_inputs_must_match_the_options(no_model, capsys, red_png, argv,
-                                            fragments):
+def test_task_inputs_must_match_the_options(no_model, capsys, red_png, argv, fragments):
     argv = [a.format(png=red_png) for a in argv]
     assert_user_error(argv, capsys, *fragments)
 
@@ -216,19 +247,30 @@ def test_task_inputs_must_match_the_options(no_model, capsys, red_png, argv,
 def test_missing_checkpoint_and_vocabulary(no_model, capsys, tmp_path):
     out = str(tmp_path / "preset")
     assert_user_error(
-        ["convert", str(tmp_path / "small_1000k.bin"), out], capsys,
-        "Checkpoint file", "small_1000k.bin", "does not exist",
+        ["convert", str(tmp_path / "small_1000k.bin"), out],
+        capsys,
+        "Checkpoint file",
+        "small_1000k.bin",
+        "does not exist",
     )
     checkpoint = tmp_path / "small.bin"
     checkpoint.write_bytes(b"")
     assert_user_error(
-        ["convert", str(checkpoint), out, "--vocabulary",
-         str(tmp_path / "spiece.model")],
-        capsys, "Vocabulary file", "spiece.model",
+        [
+            "convert",
+            str(checkpoint),
+            out,
+            "--vocabulary",
+            str(tmp_path / "spiece.model"),
+        ],
+        capsys,
+        "Vocabulary file",
+        "spiece.model",
     )
     assert_user_error(
         ["convert", str(checkpoint), out, "--dtype", "float33"],
-        capsys, "--dtype 'float33'",
+        capsys,
+        "--dtype 'float33'",
     )
 
 
@@ -254,21 +296,33 @@ def test_convert_passes_overwrite(capsys, tmp_path, monkeypatch):
     assert [c["overwrite"] for c in calls] == [False, True]
 
 
-def test_predict_options_truncate_and_image(fake_model, capsys, red_png,
-                                            tmp_path):
+def test_predict_options_truncate_and_image(fake_model, capsys, red_png, tmp_path):
     fake_model.result = {
-        "task": "image_classification", "text": "red",
-        "option_losses": [3.5, 0.25, 9.0], "errors": [],
+        "task": "image_classification",
+        "text": "red",
+        "option_losses": [3.5, 0.25, 9.0],
+        "errors": [],
     }
     out = tmp_path / "out"
     code, stdout, err = run(
-        ["predict", "--task", "image_classification", "--image", red_png,
-         "--options", "blue, red ,green", "--truncate", "--seed", "3",
-         "--out", str(out)],
+        [
+            "predict",
+            "--task",
+            "image_classification",
+            "--image",
+            red_png,
+            "--options",
+            "blue, red ,green",
+            "--truncate",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
         capsys,
     )
     assert code == 0, err
-    (examples, kwargs), = fake_model.calls
+    ((examples, kwargs),) = fake_model.calls
     example = examples[0]
     assert example["answer_options"] == ["blue", "red", "green"]
     assert kwargs == {"seed": 3, "truncate": True}
@@ -281,15 +335,23 @@ def test_predict_options_truncate_and_image(fake_model, capsys, red_png,
     assert saved["option_losses"] == [3.5, 0.25, 9.0]
 
 
-def test_predict_without_truncate_passes_only_the_seed(fake_model, capsys,
-                                                      red_png, tmp_path):
+def test_predict_without_truncate_passes_only_the_seed(
+    fake_model, capsys, red_png, tmp_path
+):
     code, _, err = run(
-        ["predict", "--task", "captioning", "--image", red_png,
-         "--out", str(tmp_path / "o")],
+        [
+            "predict",
+            "--task",
+            "captioning",
+            "--image",
+            red_png,
+            "--out",
+            str(tmp_path / "o"),
+        ],
         capsys,
     )
     assert code == 0, err
-    (examples, kwargs), = fake_model.calls
+    ((examples, kwargs),) = fake_model.calls
     assert kwargs == {"seed": 0} and "answer_options" not in examples[0]
 
 
@@ -299,8 +361,17 @@ def test_bugs_keep_their_traceback(fake_model, red_png, tmp_path):
 
     fake_model.predict_tasks = broken
     with pytest.raises(KeyError):
-        cli.main(["predict", "--task", "captioning", "--image", red_png,
-                  "--out", str(tmp_path / "o")])
+        cli.main(
+            [
+                "predict",
+                "--task",
+                "captioning",
+                "--image",
+                red_png,
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
 
 
 def test_check_output_dir(tmp_path, a_file):
@@ -312,8 +383,7 @@ def test_check_output_dir(tmp_path, a_file):
     assert issubclass(UserInputError, ValueError)
 
 
-def test_run_demo_checks_its_arguments_before_loading(no_model, tmp_path,
-                                                      a_file):
+def test_run_demo_checks_its_arguments_before_loading(no_model, tmp_path, a_file):
     from keras_uio.demo import run_demo
 
     for kwargs, message in [
@@ -336,15 +406,34 @@ def test_predict_options_and_truncate_with_the_bundled_model(capsys, tmp_path):
     picture.convert("P").save(image)
     long_text = "word " * 600
     err = assert_user_error(
-        ["predict", "--task", "text_classification", "--text", long_text,
-         "--options", "yes,no", "--out", str(tmp_path / "a")],
-        capsys, "--truncate",
+        [
+            "predict",
+            "--task",
+            "text_classification",
+            "--text",
+            long_text,
+            "--options",
+            "yes,no",
+            "--out",
+            str(tmp_path / "a"),
+        ],
+        capsys,
+        "--truncate",
     )
     assert "longer than" in err
     code, out, err = run(
-        ["predict", "--task", "image_classification", "--image", str(image),
-         "--options", "circle,rectangle,triangle", "--truncate",
-         "--out", str(tmp_path / "b")],
+        [
+            "predict",
+            "--task",
+            "image_classification",
+            "--image",
+            str(image),
+            "--options",
+            "circle,rectangle,triangle",
+            "--truncate",
+            "--out",
+            str(tmp_path / "b"),
+        ],
         capsys,
     )
     assert code == 0, err
@@ -360,13 +449,18 @@ def test_predict_options_and_truncate_with_the_bundled_model(capsys, tmp_path):
 
 def test_convert_overwrite_with_the_reference_checkpoint(capsys, tmp_path):
     checkpoint = os.path.join(
-        os.path.dirname(__file__), "data", "reference", "uio_tiny",
+        os.path.dirname(__file__),
+        "data",
+        "reference",
+        "uio_tiny",
         "checkpoint.bin",
     )
     out = str(tmp_path / "preset")
     assert run(["convert", checkpoint, out], capsys)[0] == 0
     assert_user_error(
-        ["convert", checkpoint, out], capsys, "already holds a preset",
+        ["convert", checkpoint, out],
+        capsys,
+        "already holds a preset",
         "--overwrite",
     )
     code, stdout, err = run(["convert", checkpoint, out, "--overwrite"], capsys)
@@ -384,8 +478,17 @@ def test_the_command_starts_without_framework_noise(tmp_path):
     if script is None:
         pytest.skip("the keras-uio console script is not installed")
     result = subprocess.run(
-        [script, "predict", "--task", "captioning", "--image", str(tmp_path / "no.png")],
-        capture_output=True, text=True, timeout=300,
+        [
+            script,
+            "predict",
+            "--task",
+            "captioning",
+            "--image",
+            str(tmp_path / "no.png"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -406,53 +509,98 @@ def test_start_up_noise_filter_keeps_real_messages():
     "argv, fragments",
     [
         (["--text", "a green circle", "--output", "{dir}"], ["is a folder"]),
-        (["--text", "a green circle", "--output", "{dir}/pic.txt"],
-         ["image extension", "'.txt'"]),
-        (["--text", "a green circle", "--output", "{dir}/pic"],
-         ["image extension", "no extension"]),
-        (["--text", "a green circle", "--output", "{file}/pic.png"],
-         ["--output's folder", "is an existing file"]),
+        (
+            ["--text", "a green circle", "--output", "{dir}/pic.txt"],
+            ["image extension", "'.txt'"],
+        ),
+        (
+            ["--text", "a green circle", "--output", "{dir}/pic"],
+            ["image extension", "no extension"],
+        ),
+        (
+            ["--text", "a green circle", "--output", "{file}/pic.png"],
+            ["--output's folder", "is an existing file"],
+        ),
         (["--text", "  "], ["--text must not be empty"]),
         ([], ["needs description (--text)"]),
-        (["--text", "a green circle", "--image", "{png}"],
-         ["has no input for --image"]),
+        (
+            ["--text", "a green circle", "--image", "{png}"],
+            ["has no input for --image"],
+        ),
     ],
 )
-def test_predict_text_to_image_bad_input(no_model, capsys, tmp_path, a_file,
-                                         red_png, argv, fragments):
+def test_predict_text_to_image_bad_input(
+    no_model, capsys, tmp_path, a_file, red_png, argv, fragments
+):
     argv = [a.format(dir=tmp_path, file=a_file, png=red_png) for a in argv]
-    assert_user_error(["predict", "--task", "text_to_image", "--out",
-                       str(tmp_path / "out")] + argv, capsys, *fragments)
+    assert_user_error(
+        ["predict", "--task", "text_to_image", "--out", str(tmp_path / "out")] + argv,
+        capsys,
+        *fragments,
+    )
 
 
 def test_output_for_a_task_that_draws_nothing(no_model, capsys, tmp_path):
     assert_user_error(
-        ["predict", "--task", "summarization", "--text", "a long text",
-         "--output", str(tmp_path / "a.png")],
-        capsys, "draws no picture",
+        [
+            "predict",
+            "--task",
+            "summarization",
+            "--text",
+            "a long text",
+            "--output",
+            str(tmp_path / "a.png"),
+        ],
+        capsys,
+        "draws no picture",
     )
 
 
 def test_predict_text_to_image_writes_the_generated_picture(
-        fake_model, capsys, tmp_path):
+    fake_model, capsys, tmp_path
+):
     generated = np.linspace(0, 1, 32 * 32 * 3, dtype="float32").reshape(32, 32, 3)
-    fake_model.result = {"task": "text_to_image", "text": "", "errors": [],
-                         "image": generated}
+    fake_model.result = {
+        "task": "text_to_image",
+        "text": "",
+        "errors": [],
+        "image": generated,
+    }
     out = tmp_path / "out"
-    code, stdout, err = run(["predict", "--task", "text_to_image", "--text",
-                             "a green circle", "--out", str(out)], capsys)
+    code, stdout, err = run(
+        [
+            "predict",
+            "--task",
+            "text_to_image",
+            "--text",
+            "a green circle",
+            "--out",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
-    (examples, _), = fake_model.calls
-    assert examples[0] == {"task": "text_to_image",
-                           "description": "a green circle"}
+    ((examples, _),) = fake_model.calls
+    assert examples[0] == {"task": "text_to_image", "description": "a green circle"}
     # The default: OUT/text_to_image.png, the picture itself (no panel).
     saved = np.asarray(Image.open(out / "text_to_image.png"))
     np.testing.assert_array_equal(saved, np.round(generated * 255))
     assert f"wrote {out / 'text_to_image.png'} (32x32)" in stdout
     picture = tmp_path / "new" / "folder" / "circle.jpg"
-    code, stdout, err = run(["predict", "--task", "text_to_image", "--text",
-                             "a green circle", "--out", str(out),
-                             "--output", str(picture)], capsys)
+    code, stdout, err = run(
+        [
+            "predict",
+            "--task",
+            "text_to_image",
+            "--text",
+            "a green circle",
+            "--out",
+            str(out),
+            "--output",
+            str(picture),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert Image.open(picture).size == (32, 32)
     assert f"wrote {picture} (32x32)" in stdout
@@ -463,9 +611,19 @@ def test_text_to_image_with_the_bundled_model(capsys, tmp_path):
     --task text_to_image --text "a green circle"` writes the picture."""
     picture = tmp_path / "green_circle.png"
     code, stdout, err = run(
-        ["predict", "--preset", "uio_tiny_easyvqa", "--task", "text_to_image",
-         "--text", "a green circle", "--out", str(tmp_path / "out"),
-         "--output", str(picture)],
+        [
+            "predict",
+            "--preset",
+            "uio_tiny_easyvqa",
+            "--task",
+            "text_to_image",
+            "--text",
+            "a green circle",
+            "--out",
+            str(tmp_path / "out"),
+            "--output",
+            str(picture),
+        ],
         capsys,
     )
     assert code == 0, err
@@ -474,5 +632,6 @@ def test_text_to_image_with_the_bundled_model(capsys, tmp_path):
     assert generated.shape == (32, 32, 3)  # the bundled model draws 32x32
     pixels = np.asarray(Image.open(picture))
     np.testing.assert_array_equal(
-        pixels, np.round(np.clip(generated, 0, 1) * 255).astype(np.uint8))
+        pixels, np.round(np.clip(generated, 0, 1) * 255).astype(np.uint8)
+    )
     assert f"wrote {picture} (32x32)" in stdout

@@ -59,21 +59,24 @@ def test_metrics_of_hand_made_results():
         "captioning": [{"caption": record["caption"]}],
         "image_classification": [{"label": record["shape"]}],
         "localization": [{"boxes": record["box"][None]}],
-        "object_detection": [{"boxes": record["box"][None],
-                              "labels": [record["shape"]]}],
+        "object_detection": [
+            {"boxes": record["box"][None], "labels": [record["shape"]]}
+        ],
         "segmentation": [{"masks": record["mask"][None]}],
-        "text_to_image_judged": {"color": record["color"],
-                                 "shape": record["shape"]},
+        "text_to_image_judged": {"color": record["color"], "shape": record["shape"]},
     }
     metrics = demo._metrics([record], [perfect])
     for key, value in metrics.items():
         if key.startswith("num_"):
             continue
         assert value == 1.0, key
-    wrong = dict(perfect, localization=[{"boxes": np.zeros((0, 4))}],
-                 vqa=[{"answer": "maybe"}] * len(truth_q),
-                 segmentation=[{"masks": None}],
-                 text_to_image_judged={"color": record["color"], "shape": "x"})
+    wrong = dict(
+        perfect,
+        localization=[{"boxes": np.zeros((0, 4))}],
+        vqa=[{"answer": "maybe"}] * len(truth_q),
+        segmentation=[{"masks": None}],
+        text_to_image_judged={"color": record["color"], "shape": "x"},
+    )
     metrics = demo._metrics([record], [wrong])
     assert metrics["localization_mean_iou"] == 0.0
     assert metrics["vqa_accuracy"] == 0.0
@@ -106,7 +109,8 @@ def test_bundled_preset_size_and_training_record():
     path = bundled_preset_path("uio_tiny_easyvqa")
     total = sum(
         os.path.getsize(os.path.join(d, f))
-        for d, _, files in os.walk(path) for f in files
+        for d, _, files in os.walk(path)
+        for f in files
     )
     assert total <= 25 * 2**20
     with open(os.path.join(path, "training.json")) as f:
@@ -120,9 +124,21 @@ def demo_run(tmp_path_factory):
     """`keras-uio demo` on 8 test images, 4 in the gallery (stdout a pipe)."""
     out = tmp_path_factory.mktemp("demo_run") / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_uio.cli", "demo", "--out", str(out),
-         "--num-images", "8", "--gallery-images", "4"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "keras_uio.cli",
+            "demo",
+            "--out",
+            str(out),
+            "--num-images",
+            "8",
+            "--gallery-images",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "KERAS_BACKEND": "jax"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -156,12 +172,13 @@ def _hand_made(record, box=None, mask=None):
         "vqa": [{"answer": a} for _, a in record["questions"]],
         "captioning": [{"caption": record["caption"]}],
         "image_classification": [{"label": record["shape"]}],
-        "localization": [{"boxes": (record["box"] if box is None else
-                                    np.asarray(box, float))[None]}],
-        "object_detection": [{"boxes": record["box"][None],
-                              "labels": [record["shape"]]}],
-        "segmentation": [{"masks": (record["mask"] if mask is None else
-                                    mask)[None]}],
+        "localization": [
+            {"boxes": (record["box"] if box is None else np.asarray(box, float))[None]}
+        ],
+        "object_detection": [
+            {"boxes": record["box"][None], "labels": [record["shape"]]}
+        ],
+        "segmentation": [{"masks": (record["mask"] if mask is None else mask)[None]}],
         "text_to_image": [{"image": np.full((32, 32, 3), 0.5, "float32")}],
         "text_to_image_judged": {"color": "gray", "shape": record["shape"]},
     }
@@ -172,8 +189,9 @@ def test_boxes_are_drawn_inside_the_picture():
     magenta = np.array(demo_gallery.PREDICTION_COLOR)
     green = np.array(demo_gallery.TRUTH_COLOR)
     # A box that runs past the right and bottom edges, and the truth.
-    picture, drawn = demo_gallery.draw_boxes(image, [[50, 40, 80, 90]],
-                                     truth=[3, 43, 13, 53], scale=2)
+    picture, drawn = demo_gallery.draw_boxes(
+        image, [[50, 40, 80, 90]], truth=[3, 43, 13, 53], scale=2
+    )
     pixels = np.asarray(picture)
     assert picture.size == (128, 128) and drawn == 1
     is_magenta = np.all(pixels == magenta, axis=-1)
@@ -207,22 +225,20 @@ def test_masks_are_tinted_whole_on_one_panel():
 
 def test_gallery_page_shows_metrics_prompts_answers_and_drawings(tmp_path):
     records = easy_vqa.load_records("test", limit=2)
-    results = [_hand_made(records[0], box=[50, 40, 80, 90]),
-               _hand_made(records[1])]
+    results = [_hand_made(records[0], box=[50, 40, 80, 90]), _hand_made(records[1])]
     metrics = demo._metrics(records, results)
     metrics["preset"] = "hand-made"
     path = demo_gallery.write_gallery(str(tmp_path), records, results, metrics)
     page = open(path).read()
     assert "<h2>Metrics</h2>" in page
-    for key in ("vqa_accuracy", "localization_mean_iou",
-                "text_to_image_agreement"):
+    for key in ("vqa_accuracy", "localization_mean_iou", "text_to_image_agreement"):
         assert f"<td>{key}</td><td class='value'>{metrics[key]:.3f}</td>" in page
     figures = re.findall(r"<figure.*?</figure>", page)
     assert len(figures) == 2 * 7
     for figure in figures:
         img, caption = re.fullmatch(
-            r"<figure[^>]*>(<img [^>]*>)<figcaption>(.*)</figcaption></figure>",
-            figure).groups()  # the image, then its caption under it
+            r"<figure[^>]*>(<img [^>]*>)<figcaption>(.*)</figcaption></figure>", figure
+        ).groups()  # the image, then its caption under it
         assert "answer: <b>" in caption or "truth: <b>" in caption, caption
         if "_input.png" not in img:
             assert "prompt: <i>" in caption, caption
@@ -233,14 +249,13 @@ def test_gallery_page_shows_metrics_prompts_answers_and_drawings(tmp_path):
     assert html.escape('Which region does the text " triangle " describe ?') in loc
     assert "at (50, 40)-(80, 90)" in loc and "IoU 0.00" in loc
     assert "What is the segmentation of" in page
-    for (question, answer) in records[1]["questions"]:
+    for question, answer in records[1]["questions"]:
         assert f"{html.escape(question)} <b>{answer}</b>" in page
     # Text to image: each caption right above the picture drawn from it.
-    table = page[page.index("<table class='drawings'>"):]
+    table = page[page.index("<table class='drawings'>") :]
     captions_row, drawings_row = re.findall(r"<tr>(.*?)</tr>", table)
     captions = re.findall(r"<td class='caption'>(.*?)</td>", captions_row)
-    drawn_from = re.findall(r"alt='drawn from the caption ([^']*)'",
-                            drawings_row)
+    drawn_from = re.findall(r"alt='drawn from the caption ([^']*)'", drawings_row)
     assert captions == drawn_from == [r["caption"] for r in records]
     assert "read back: <b>gray</b>" in drawings_row
 
@@ -256,8 +271,14 @@ class FakeModel:
         out = []
         for ex in examples:
             name = getattr(ex["task"], "name", ex["task"])
-            out.append({"task": name, "text": "yes", "answer": "yes",
-                        "image": np.zeros((32, 32, 3), "float32")})
+            out.append(
+                {
+                    "task": name,
+                    "text": "yes",
+                    "answer": "yes",
+                    "image": np.zeros((32, 32, 3), "float32"),
+                }
+            )
         return out
 
 
@@ -266,9 +287,13 @@ def test_a_progress_bar_per_task_group(capsys):
     questions = sum(len(r["questions"]) for r in records)
     demo.evaluate_easy_vqa(FakeModel(), records, batch_size=4, progress=True)
     out = capsys.readouterr().out
-    sizes = {"short text": 2 * 3 + questions, "detection": 3,
-             "scored options": 3, "images": 2 * 3,
-             demo.JUDGE_GROUP: 2 * 3}
+    sizes = {
+        "short text": 2 * 3 + questions,
+        "detection": 3,
+        "scored options": 3,
+        "images": 2 * 3,
+        demo.JUDGE_GROUP: 2 * 3,
+    }
     assert [t for t, _ in demo.TASK_GROUPS] + [demo.JUDGE_GROUP] == list(sizes)
     for title, size in sizes.items():
         assert title in out
@@ -306,8 +331,10 @@ def _chromium():
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip("headless Chromium is not installed (Debian: apt-get install "
-                "chromium); it renders the demo's gallery page")
+    pytest.skip(
+        "headless Chromium is not installed (Debian: apt-get install "
+        "chromium); it renders the demo's gallery page"
+    )
 
 
 def render_in_chromium(page, tmp_path, width=1400):
@@ -316,11 +343,20 @@ def render_in_chromium(page, tmp_path, width=1400):
     probe = page.parent / "probe.html"
     probe.write_text(page.read_text().replace("</body>", PROBE + "</body>"))
     result = subprocess.run(
-        [_chromium(), "--headless", "--disable-gpu", "--no-sandbox",
-         f"--user-data-dir={tmp_path / 'chromium_profile'}",
-         f"--window-size={width},2000", "--virtual-time-budget=10000",
-         "--dump-dom", probe.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            _chromium(),
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            f"--user-data-dir={tmp_path / 'chromium_profile'}",
+            f"--window-size={width},2000",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     found = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.S)
@@ -345,7 +381,8 @@ def test_gallery_renders_in_chromium(demo_run, tmp_path):
     broken.mkdir()
     Image.new("RGB", (8, 8)).save(broken / "there.png")
     (broken / "index.html").write_text(
-        "<html><body><img src='there.png'><img src='missing.png'></body></html>")
+        "<html><body><img src='there.png'><img src='missing.png'></body></html>"
+    )
     report = render_in_chromium(broken / "index.html", tmp_path)
     assert [i["naturalWidth"] for i in report["images"]] == [8, 0]
 
@@ -353,9 +390,16 @@ def test_gallery_renders_in_chromium(demo_run, tmp_path):
 def test_training_script_runs_in_fast_mode(tmp_path):
     out = tmp_path / "preset"
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "scripts", "train_easy_vqa.py"),
-         "--out", str(out), "--fast"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            os.path.join(ROOT, "scripts", "train_easy_vqa.py"),
+            "--out",
+            str(out),
+            "--fast",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "KERAS_BACKEND": "jax"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -366,5 +410,6 @@ def test_training_script_runs_in_fast_mode(tmp_path):
     assert record["arguments"]["fast"] is True
     assert model.backbone.image_size == 64
     (result,) = model.predict_tasks(
-        [{"task": "captioning", "image": np.zeros((64, 64, 3), "uint8")}])
+        [{"task": "captioning", "image": np.zeros((64, 64, 3), "uint8")}]
+    )
     assert "caption" in result

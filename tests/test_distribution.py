@@ -38,7 +38,10 @@ def results():
     )
     run = subprocess.run(
         [sys.executable, str(HERE / "distribution_checks.py")],
-        capture_output=True, text=True, env=env, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr[-4000:]
     return json.loads(run.stdout.strip().splitlines()[-1])
@@ -52,8 +55,17 @@ BACKBONE_REPLICATED = (
     "segment_embeddings",
 )
 VQGAN_CONVS = {
-    "conv_in", "conv1", "conv2", "conv", "nin_shortcut", "q", "k", "v",
-    "proj_out", "quant_conv", "post_quant_conv",
+    "conv_in",
+    "conv1",
+    "conv2",
+    "conv",
+    "nin_shortcut",
+    "q",
+    "k",
+    "v",
+    "proj_out",
+    "quant_conv",
+    "post_quant_conv",
 }
 
 
@@ -212,22 +224,27 @@ def test_check_layout_names_the_first_indivisible_variable():
     # 6 heads, as in `uio_small`, on a 4-wide model axis
     config = {
         **UnifiedIOBackbone.presets["uio_tiny"]["config"],
-        "num_heads": 6, "num_encoder_layers": 1, "num_decoder_layers": 1,
+        "num_heads": 6,
+        "num_encoder_layers": 1,
+        "num_decoder_layers": 1,
     }
     layout_map = uio_distribution.get_layout_map(_fake_mesh(1, 4))
     with pytest.raises(ValueError, match=r"relative/text_bias' of shape \(6, 32\)"):
         uio_distribution.check_layout(config, layout_map)
-    rows = uio_distribution.check_layout(
-        config, layout_map, on_indivisible="replicate"
-    )
+    rows = uio_distribution.check_layout(config, layout_map, on_indivisible="replicate")
     notes = [r for r in rows if r["note"]]
     assert notes and all(not any(r["layout"]) for r in notes)
-    assert all(r["shape"][r["layout"].index("model")] % 4 == 0
-               for r in rows if "model" in r["layout"])
+    assert all(
+        r["shape"][r["layout"].index("model")] % 4 == 0
+        for r in rows
+        if "model" in r["layout"]
+    )
 
 
 def test_mesh_and_argument_checks():
-    with pytest.raises(ValueError, match=r"divides the number of devices \(8\); received 3"):
+    with pytest.raises(
+        ValueError, match=r"divides the number of devices \(8\); received 3"
+    ):
         uio_distribution.device_mesh(3, devices=[f"cpu:{i}" for i in range(8)])
     mesh = uio_distribution.device_mesh(4, devices=[f"cpu:{i}" for i in range(8)])
     assert tuple(mesh.shape) == (2, 4)
@@ -238,8 +255,9 @@ def test_mesh_and_argument_checks():
     with pytest.raises(ValueError, match="'model' is not in the device mesh"):
         UnifiedIOBackbone.get_layout_map(batch_only)
     with pytest.raises(ValueError, match="on_indivisible"):
-        uio_distribution.check_layout({}, uio_distribution.get_layout_map(mesh),
-                                      on_indivisible="ignore")
+        uio_distribution.check_layout(
+            {}, uio_distribution.get_layout_map(mesh), on_indivisible="ignore"
+        )
 
 
 @pytest.mark.parametrize(
@@ -247,8 +265,10 @@ def test_mesh_and_argument_checks():
     [
         ({"coordinator_address": "10.0.0.1"}, "'host:port'"),
         ({"num_processes": 0}, "positive int"),
-        ({"num_processes": 2, "process_id": 2, "coordinator_address": "h:1"},
-         r"in \[0, 2\)"),
+        (
+            {"num_processes": 2, "process_id": 2, "coordinator_address": "h:1"},
+            r"in \[0, 2\)",
+        ),
         ({"process_id": 0}, "needs `num_processes`"),
         ({"num_processes": 2, "process_id": 1}, "needs `coordinator_address`"),
         ({"num_processes": 2, "coordinator_address": "h:1"}, "`process_id`"),

@@ -45,9 +45,7 @@ FENCE = re.compile(
     re.S | re.M,
 )
 # Opening fences whose tag looks like python but is not `python`.
-OTHER_PYTHON_FENCE = re.compile(
-    r"^[ \t]*```(py(?!thon[ \t]*$)\S*)[ \t]*$", re.M
-)
+OTHER_PYTHON_FENCE = re.compile(r"^[ \t]*```(py(?!thon[ \t]*$)\S*)[ \t]*$", re.M)
 
 
 def _walk_modules():
@@ -77,9 +75,7 @@ def _docstrings(tree):
 
     def visit(node, prefix):
         for child in ast.iter_child_nodes(node):
-            if isinstance(
-                child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
-            ):
+            if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 qualname = f"{prefix}{child.name}"
                 doc = ast.get_docstring(child, clean=True)
                 if doc:
@@ -127,7 +123,7 @@ BLOCKS = {
 def _not_run_reason(source):
     first = source.lstrip("\n").split("\n", 1)[0].strip()
     if first.startswith(NOT_RUN):
-        return first[len(NOT_RUN):].strip()
+        return first[len(NOT_RUN) :].strip()
     return None
 
 
@@ -165,19 +161,14 @@ def test_few_blocks_are_not_run():
     for key, reason in NOT_RUN_BLOCKS.items():
         print(f"not run: {key}: {reason}")
         assert reason, f"{key}: `{NOT_RUN}` needs a reason"
-    print(
-        f"{len(BLOCKS)} ```python blocks, {len(NOT_RUN_BLOCKS)} marked "
-        f"`{NOT_RUN}`"
-    )
+    print(f"{len(BLOCKS)} ```python blocks, {len(NOT_RUN_BLOCKS)} marked `{NOT_RUN}`")
     assert len(NOT_RUN_BLOCKS) <= MAX_NOT_RUN, sorted(NOT_RUN_BLOCKS)
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_doctests(name, isolated):
     module = importlib.import_module(name)
-    result = doctest.testmod(
-        module, optionflags=doctest.ELLIPSIS, verbose=False
-    )
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.failed == 0, f"{result.failed} doctest(s) failed in {name}"
 
 

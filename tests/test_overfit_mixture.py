@@ -20,12 +20,12 @@ import itertools
 import keras
 import numpy as np
 
+from keras_uio import VQGAN
 from keras_uio import UnifiedIO
 from keras_uio import UnifiedIOBackbone
 from keras_uio import UnifiedIOImageConverter
 from keras_uio import UnifiedIOPreprocessor
 from keras_uio import UnifiedIOTokenizer
-from keras_uio import VQGAN
 from keras_uio.data import Mixture
 from keras_uio.preprocessing.dense import depth_to_image
 
@@ -53,7 +53,10 @@ def _word_tokenizer(codes):
         model_writer=proto,
         model_type="word",
         vocab_size=64,
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
         hard_vocab_limit=False,
         minloglevel=2,
     )
@@ -71,7 +74,9 @@ def _draw(shape, color, box, size=(48, 64), background=(255, 255, 255)):
         inside = (xx - (x1 + x2) / 2) ** 2 + (yy - (y1 + y2) / 2) ** 2 <= r * r
     else:
         t = (yy - y1) / (y2 - y1)
-        inside = (yy >= y1) & (yy < y2) & (np.abs(xx - (x1 + x2) / 2) <= t * (x2 - x1) / 2)
+        inside = (
+            (yy >= y1) & (yy < y2) & (np.abs(xx - (x1 + x2) / 2) <= t * (x2 - x1) / 2)
+        )
     image = np.zeros((height, width, 3), np.uint8) + np.array(background, np.uint8)
     image[inside] = COLORS[color]
     return image
@@ -91,7 +96,11 @@ def _datasets():
         ]
     ]
     boxes = [
-        {"image": _draw(s, c, box), "object_name": s, "boxes": np.array([box], "float64")}
+        {
+            "image": _draw(s, c, box),
+            "object_name": s,
+            "boxes": np.array([box], "float64"),
+        }
         for s, c, box in [
             ("square", "green", (6, 6, 22, 30)),
             ("circle", "yellow", (26, 12, 50, 36)),
@@ -103,11 +112,24 @@ def _datasets():
     yy, xx = np.mgrid[:64, :64]
     depth = []
     for i, (a, bx, by) in enumerate(
-        [(1.0, 0.05, 0.0), (2.0, 0.0, 0.1), (8.0, -0.08, 0.0), (5.0, 0.0, -0.05), (3.0, 0.03, 0.03)]
+        [
+            (1.0, 0.05, 0.0),
+            (2.0, 0.0, 0.1),
+            (8.0, -0.08, 0.0),
+            (5.0, 0.0, -0.05),
+            (3.0, 0.03, 0.03),
+        ]
     ):
-        image = _draw(SHAPES[i % 3], list(COLORS)[i % 4], (10 + 4 * i, 8, 30 + 4 * i, 28),
-                      size=(64, 64), background=(90, 90, 90))
-        depth.append({"image": image, "depth": np.clip(a + bx * xx + by * yy, 0.5, 9.5)})
+        image = _draw(
+            SHAPES[i % 3],
+            list(COLORS)[i % 4],
+            (10 + 4 * i, 8, 30 + 4 * i, 28),
+            size=(64, 64),
+            background=(90, 90, 90),
+        )
+        depth.append(
+            {"image": image, "depth": np.clip(a + bx * xx + by * yy, 0.5, 9.5)}
+        )
     return captions, boxes, depth
 
 
@@ -132,18 +154,30 @@ def test_tiny_model_overfits_a_three_task_mixture_and_generates_its_targets():
     num_codes = 64
     tokenizer = _word_tokenizer(num_codes)
     vqgan = VQGAN(
-        image_size=64, channels=32, channel_multipliers=[1, 1, 1, 1],
-        num_res_blocks=1, attention_resolutions=[], z_channels=8,
-        codebook_size=num_codes, embed_dim=8,
+        image_size=64,
+        channels=32,
+        channel_multipliers=[1, 1, 1, 1],
+        num_res_blocks=1,
+        attention_resolutions=[],
+        z_channels=8,
+        codebook_size=num_codes,
+        embed_dim=8,
     )
     assert vqgan.num_codes == 64  # f8: an 8x8 grid
     backbone = UnifiedIOBackbone(
         vocabulary_size=tokenizer.vocab.text_vocab_size,
         image_vocabulary_size=num_codes,
-        hidden_dim=64, num_heads=4, head_dim=16,
-        num_encoder_layers=1, num_decoder_layers=1, intermediate_dim=128,
-        image_size=64, patch_size=8, max_encoder_text_length=16,
-        max_decoder_text_length=8, max_decoder_image_length=64,
+        hidden_dim=64,
+        num_heads=4,
+        head_dim=16,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        intermediate_dim=128,
+        image_size=64,
+        patch_size=8,
+        max_encoder_text_length=16,
+        max_decoder_text_length=8,
+        max_decoder_image_length=64,
     )
     preprocessor = UnifiedIOPreprocessor(
         tokenizer,
@@ -159,14 +193,20 @@ def test_tiny_model_overfits_a_three_task_mixture_and_generates_its_targets():
     captions, boxes, depth = _datasets()
     mixture = Mixture(
         [("captioning", captions), ("localization", boxes), ("depth", depth)],
-        group_rates={"image_captioning": 1, "sparse_labelling": 1, "dense_labelling": 1},
+        group_rates={
+            "image_captioning": 1,
+            "sparse_labelling": 1,
+            "dense_labelling": 1,
+        },
         seed=0,
         tokenizer=tokenizer,
     )
     # 32 draws (two batches) read every dataset at least once through.
     draws = mixture.sample_entries(32)
-    assert all(draws.count(name) >= n for name, n in
-               (("captioning", 6), ("localization", 5), ("depth", 5)))
+    assert all(
+        draws.count(name) >= n
+        for name, n in (("captioning", 6), ("localization", 5), ("depth", 5))
+    )
     parts = list(itertools.islice(mixture.batches(preprocessor, batch_size=16), 2))
     x, y, sw = (
         {k: np.concatenate([p[i][k] for p in parts]) for k in parts[0][i]}
@@ -178,14 +218,16 @@ def test_tiny_model_overfits_a_three_task_mixture_and_generates_its_targets():
     pixels = x.pop("image_decoder_targets")
     masks = x.pop("image_target_masks")
     rows = masks.any(axis=1)
-    expected_targets = np.stack([
-        preprocessor.target_image_converter.convert(
-            depth_to_image(d["depth"], MAX_DEPTH)[0]
-        )["images"]
-        for d in depth
-    ])
+    expected_targets = np.stack(
+        [
+            preprocessor.target_image_converter.convert(
+                depth_to_image(d["depth"], MAX_DEPTH)[0]
+            )["images"]
+            for d in depth
+        ]
+    )
     codes = _encode_codes(vqgan, np.concatenate([pixels[rows], expected_targets]))
-    expected_codes = codes[rows.sum():]
+    expected_codes = codes[rows.sum() :]
     ids = np.zeros((len(pixels), num_codes), "int32")
     ids[rows] = codes[: rows.sum()]
     ids += backbone.vocabulary_size
@@ -211,8 +253,14 @@ def test_tiny_model_overfits_a_three_task_mixture_and_generates_its_targets():
 
     examples = (
         [{"task": "captioning", "image": e["image"]} for e in captions]
-        + [{"task": "localization", "image": e["image"], "object_name": e["object_name"]}
-           for e in boxes]
+        + [
+            {
+                "task": "localization",
+                "image": e["image"],
+                "object_name": e["object_name"],
+            }
+            for e in boxes
+        ]
         + [{"task": "depth", "image": e["image"]} for e in depth]
     )
     results = model.predict_tasks(examples, greedy=True)

@@ -39,8 +39,8 @@ from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset
 from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 from keras_uio.preprocessing import images as image_ops
 from keras_uio.tasks.registry import TASKS
-from keras_uio.vocab import Vocabulary
 from keras_uio.token_text import parse_extra_id
+from keras_uio.vocab import Vocabulary
 
 EXAMPLES = {
     "tokenizer_eager_equals_graph": 150,
@@ -112,15 +112,34 @@ def graph_detokenize(tokenizer):
 
 
 SPECIALS = st.sampled_from(
-    ["<extra_id_0>", "<extra_id_99>", "<extra_id_350>", "<extra_id_1099>",
-     "</s>", "<pad>", "<unk>", "<extra_id_1100>", "<extra_id_>", "<extra",
-     "\x1f\x1e\x1f", "\x01", "\x010", "\x011", "\x00", "\u3000", "\xa0",
-     " ", "  ", "\n", "\u2581", "<", ">"]
+    [
+        "<extra_id_0>",
+        "<extra_id_99>",
+        "<extra_id_350>",
+        "<extra_id_1099>",
+        "</s>",
+        "<pad>",
+        "<unk>",
+        "<extra_id_1100>",
+        "<extra_id_>",
+        "<extra",
+        "\x1f\x1e\x1f",
+        "\x01",
+        "\x010",
+        "\x011",
+        "\x00",
+        "\u3000",
+        "\xa0",
+        " ",
+        "  ",
+        "\n",
+        "\u2581",
+        "<",
+        ">",
+    ]
 )
 # Text with special tokens, separators and odd whitespace mixed in.
-MIXED_TEXT = st.lists(st.one_of(st.text(max_size=6), SPECIALS), max_size=8).map(
-    "".join
-)
+MIXED_TEXT = st.lists(st.one_of(st.text(max_size=6), SPECIALS), max_size=8).map("".join)
 # Valid UTF-8 (`st.text` has no lone surrogates, which UTF-8 cannot hold).
 ANY_TEXT = st.text(max_size=40)
 
@@ -142,7 +161,7 @@ def test_tokenizer_special_tokens(tokenizer, graph_tokenize, texts):
     CASES["tokenizer_special_tokens"] += 1
     eager = [tokenizer(t).tolist() for t in texts]
     assert graph_tokenize(texts) == eager
-    for text, ids in zip(texts, eager):
+    for ids in eager:
         # A detokenized sequence tokenizes back to itself when it came from
         # special tokens only (text pieces may be normalised).
         if all(
@@ -153,8 +172,7 @@ def test_tokenizer_special_tokens(tokenizer, graph_tokenize, texts):
 
 
 @budget("detokenize_any_ids")
-@given(st.lists(st.lists(st.integers(-5, 50000), max_size=12),
-                min_size=1, max_size=4))
+@given(st.lists(st.lists(st.integers(-5, 50000), max_size=12), min_size=1, max_size=4))
 def test_detokenize_any_ids(tokenizer, graph_detokenize, rows):
     CASES["detokenize_any_ids"] += 1
     eager = [tokenizer.detokenize(r) for r in rows]
@@ -164,15 +182,13 @@ def test_detokenize_any_ids(tokenizer, graph_detokenize, rows):
 
 BOXES = st.tuples(
     st.floats(0, 1), st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)
-).map(lambda v: (min(v[0], v[2]), min(v[1], v[3]), max(v[0], v[2]),
-                 max(v[1], v[3])))
+).map(lambda v: (min(v[0], v[2]), min(v[1], v[3]), max(v[0], v[2]), max(v[1], v[3])))
 SIZES = st.tuples(st.integers(1, 4000), st.integers(1, 4000))
 
 
 @budget("box_text_tokenizes_to_box_ids")
 @given(BOXES, SIZES)
-def test_box_text_tokenizes_to_box_ids(tokenizer, graph_tokenize, unit_box,
-                                       size):
+def test_box_text_tokenizes_to_box_ids(tokenizer, graph_tokenize, unit_box, size):
     CASES["box_text_tokenizes_to_box_ids"] += 1
     h, w = size
     box = np.multiply(unit_box, [w, h, w, h])
@@ -185,8 +201,18 @@ def test_box_text_tokenizes_to_box_ids(tokenizer, graph_tokenize, unit_box,
 
 # ------------------------------------------------------------------ images
 DTYPES = st.sampled_from(
-    [np.uint8, np.uint16, np.float16, np.float32, np.float64, np.int32,
-     np.int8, np.bool_, np.int64, np.complex64]
+    [
+        np.uint8,
+        np.uint16,
+        np.float16,
+        np.float32,
+        np.float64,
+        np.int32,
+        np.int8,
+        np.bool_,
+        np.int64,
+        np.complex64,
+    ]
 )
 SHAPES = st.one_of(
     hnp.array_shapes(min_dims=2, max_dims=2, min_side=0, max_side=6),
@@ -245,16 +271,14 @@ def expected_from_pil(image, mode, array):
 
 @budget("prepare_image_pil_modes")
 @given(
-    hnp.arrays(np.uint8, st.tuples(st.integers(1, 5), st.integers(1, 5),
-                                   st.just(3))),
-    st.sampled_from(LOSSLESS_MODES + PIL_CONVERTED_MODES + GREY_MODES
-                    + ["1", "I;16", "I", "F"]),
+    hnp.arrays(np.uint8, st.tuples(st.integers(1, 5), st.integers(1, 5), st.just(3))),
+    st.sampled_from(
+        LOSSLESS_MODES + PIL_CONVERTED_MODES + GREY_MODES + ["1", "I;16", "I", "F"]
+    ),
 )
 def test_prepare_image_pil_modes(array, mode):
     CASES["prepare_image_pil_modes"] += 1
-    image = Image.fromarray(array).convert(
-        "LA" if mode == "La" else mode
-    ).convert(mode)
+    image = Image.fromarray(array).convert("LA" if mode == "La" else mode).convert(mode)
     try:
         out = image_ops.prepare_image(image)
     except ValueError as e:  # `F` holds 0..255, which is not a [0, 1] float
@@ -318,14 +342,56 @@ def no_model_loads():
     patch.undo()
 
 
-FLAGS = ["--out", "--preset", "--num-images", "--gallery-images", "--task",
-         "--image", "--text", "--region", "--options", "--context", "--seed",
-         "--truncate", "--overwrite", "--vocabulary", "--dtype", "--help",
-         "--bogus", "-x"]
-VALUES = ["", "-1", "0", "1", "3", "1000", "1001", "2147483648", "abc",
-          "1,2,3,4", "4,3,2,1", "1,2,3", "nan,1,2,3", "a,b", "a,,b", "a,a",
-          "1e9", "--", "float16", "float33", "\x00", "{dir}", "{missing}",
-          "{text}", "{png}", "{bin}", "{dir}/new", "{text}/new"]
+FLAGS = [
+    "--out",
+    "--preset",
+    "--num-images",
+    "--gallery-images",
+    "--task",
+    "--image",
+    "--text",
+    "--region",
+    "--options",
+    "--context",
+    "--seed",
+    "--truncate",
+    "--overwrite",
+    "--vocabulary",
+    "--dtype",
+    "--help",
+    "--bogus",
+    "-x",
+]
+VALUES = [
+    "",
+    "-1",
+    "0",
+    "1",
+    "3",
+    "1000",
+    "1001",
+    "2147483648",
+    "abc",
+    "1,2,3,4",
+    "4,3,2,1",
+    "1,2,3",
+    "nan,1,2,3",
+    "a,b",
+    "a,,b",
+    "a,a",
+    "1e9",
+    "--",
+    "float16",
+    "float33",
+    "\x00",
+    "{dir}",
+    "{missing}",
+    "{text}",
+    "{png}",
+    "{bin}",
+    "{dir}/new",
+    "{text}/new",
+]
 
 
 def argument_lists(files):
@@ -345,24 +411,42 @@ def argument_lists(files):
     )
     # Mostly well-formed commands, so that valid ones are common too.
     demo = st.tuples(small, small, out).map(
-        lambda v: ["demo", "--num-images", v[0], "--gallery-images", v[1],
-                   "--out", v[2]]
+        lambda v: [
+            "demo",
+            "--num-images",
+            v[0],
+            "--gallery-images",
+            v[1],
+            "--out",
+            v[2],
+        ]
     )
     image = st.sampled_from(["png", "text", "missing"]).map(files.get)
     predict = st.tuples(
-        st.sampled_from(sorted(TASKS)), image, st.lists(value, max_size=2),
-        st.lists(st.sampled_from(["1,1,3,3", "0,0,5,2", "3,1,1,3"]),
-                 max_size=2),
+        st.sampled_from(sorted(TASKS)),
+        image,
+        st.lists(value, max_size=2),
+        st.lists(st.sampled_from(["1,1,3,3", "0,0,5,2", "3,1,1,3"]), max_size=2),
         out,
     ).map(
-        lambda v: ["predict", "--task", v[0], "--image", v[1], "--out", v[4]]
-        + [a for t in v[2] for a in ("--text", t)]
-        + [a for r in v[3] for a in ("--region", r)]
+        lambda v: (
+            ["predict", "--task", v[0], "--image", v[1], "--out", v[4]]
+            + [a for t in v[2] for a in ("--text", t)]
+            + [a for r in v[3] for a in ("--region", r)]
+        )
     )
     convert = st.tuples(
         st.sampled_from(["bin", "missing", "text", "dir"]).map(files.get),
-        out, st.sampled_from([[], ["--overwrite"], ["--dtype", "bfloat16"],
-                              ["--dtype", "nope"], ["--vocabulary", "x"]]),
+        out,
+        st.sampled_from(
+            [
+                [],
+                ["--overwrite"],
+                ["--dtype", "bfloat16"],
+                ["--dtype", "nope"],
+                ["--vocabulary", "x"],
+            ]
+        ),
     ).map(lambda v: ["convert", v[0], v[1]] + v[2])
     return st.one_of(anything, demo, predict, convert)
 
@@ -398,8 +482,7 @@ def test_box_round_trip(unit_box, size, offset):
     box = np.multiply(unit_box, [w, h, w, h])
     ids = VOCAB.box_to_ids(box, size)
     assert len(ids) == 4 and all(VOCAB.is_location(i) for i in ids)
-    parsed = VOCAB.ids_to_boxes(ids + [VOCAB.eos_id], size,
-                                decode_offset=offset)
+    parsed = VOCAB.ids_to_boxes(ids + [VOCAB.eos_id], size, decode_offset=offset)
     assert parsed.errors == [] and parsed.boxes.shape == (1, 4)
     one_bin = max(h, w) / VOCAB.num_location_bins
     np.testing.assert_allclose(parsed.boxes[0], box, atol=2 * one_bin)
@@ -421,9 +504,13 @@ def test_point_round_trip(x, y, size):
 
 @budget("parse_any_ids")
 @given(
-    st.lists(st.one_of(st.integers(-3, 50000),
-                       st.integers(VOCAB.location_id(999),
-                                   VOCAB.location_id(0))), max_size=30),
+    st.lists(
+        st.one_of(
+            st.integers(-3, 50000),
+            st.integers(VOCAB.location_id(999), VOCAB.location_id(0)),
+        ),
+        max_size=30,
+    ),
     SIZES,
 )
 def test_parse_any_ids(ids, size):
@@ -441,8 +528,11 @@ def test_parse_any_ids(ids, size):
 
 @budget("keypoints_round_trip")
 @given(
-    st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1),
-                       st.sampled_from([0, 1, 2])), min_size=17, max_size=17),
+    st.lists(
+        st.tuples(st.floats(0, 1), st.floats(0, 1), st.sampled_from([0, 1, 2])),
+        min_size=17,
+        max_size=17,
+    ),
     SIZES,
 )
 def test_keypoints_round_trip(points, size):

@@ -4,10 +4,14 @@ import keras
 import numpy as np
 import pytest
 
-from keras_uio import UnifiedIO, UnifiedIOBackbone, UnifiedIOPreprocessor
+from keras_uio import UnifiedIO
+from keras_uio import UnifiedIOBackbone
+from keras_uio import UnifiedIOPreprocessor
 from keras_uio import UnifiedIOTokenizer
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
-from keras_uio.training import Adafactor, InverseSquareRootSchedule, paper_optimizer
+from keras_uio.training import Adafactor
+from keras_uio.training import InverseSquareRootSchedule
+from keras_uio.training import paper_optimizer
 
 
 def test_schedule_matches_t5_inverse_square_root():
@@ -45,7 +49,9 @@ def test_adafactor_equals_keras_adafactor_with_factored_state_only():
     def state_size(optimizer):
         return sum(int(np.prod(v.shape)) for v in optimizer.variables)
 
-    kernels = sum(int(np.prod(v.shape)) for v in ours.trainable_variables if len(v.shape) == 2)
+    kernels = sum(
+        int(np.prod(v.shape)) for v in ours.trainable_variables if len(v.shape) == 2
+    )
     # Keras keeps a kernel-sized velocity per matrix; ours only its row and
     # column statistics.
     assert state_size(keras_optimizer) - state_size(optimizer) >= kernels
@@ -90,9 +96,9 @@ def test_fit_lowers_text_and_image_loss(batch_and_model):
     # the loss is the token-weighted mean of both parts
     text_tokens = float(np.sum(sw["text_decoder_targets"]))
     image_tokens = float(np.sum(sw["image_decoder_targets"]))
-    mixed = (logs["text_loss"][0] * text_tokens + logs["image_loss"][0] * image_tokens) / (
-        text_tokens + image_tokens
-    )
+    mixed = (
+        logs["text_loss"][0] * text_tokens + logs["image_loss"][0] * image_tokens
+    ) / (text_tokens + image_tokens)
     assert logs["loss"][0] == pytest.approx(mixed, rel=1e-3)
 
 
@@ -129,13 +135,17 @@ def test_lora_trains_only_the_adapters(batch_and_model, tiny_proto):
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     model.fit(x, y, sample_weight=sw, batch_size=2, epochs=2, verbose=0)
     changed = {
-        v.path for v in model.variables
-        if not np.array_equal(before[v.path], np.asarray(v)) and "iteration" not in v.path
+        v.path
+        for v in model.variables
+        if not np.array_equal(before[v.path], np.asarray(v))
+        and "iteration" not in v.path
     }
     assert changed and changed <= trainable
 
 
-def test_interrupted_and_resumed_run_equals_uninterrupted(batch_and_model, tiny_proto, tmp_path):
+def test_interrupted_and_resumed_run_equals_uninterrupted(
+    batch_and_model, tiny_proto, tmp_path
+):
     (x, y, sw), _ = batch_and_model
 
     def run(epochs, backup=None, stop_after=None):
@@ -152,8 +162,16 @@ def test_interrupted_and_resumed_run_equals_uninterrupted(batch_and_model, tiny_
 
         callbacks.append(Interrupt())
         try:
-            model.fit(x, y, sample_weight=sw, batch_size=1, epochs=epochs,
-                      shuffle=False, callbacks=callbacks, verbose=0)
+            model.fit(
+                x,
+                y,
+                sample_weight=sw,
+                batch_size=1,
+                epochs=epochs,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose=0,
+            )
         except KeyboardInterrupt:
             return None
         return [np.asarray(v) for v in model.trainable_variables]
@@ -224,8 +242,15 @@ def test_gradient_accumulation_equals_one_large_batch(tiny_proto):
                 gradient_accumulation_steps=steps,
             )
             assert model.optimizer.gradient_accumulation_steps == steps
-        model.fit(x, y, sample_weight=sw, batch_size=batch_size, epochs=1,
-                  shuffle=False, verbose=0)
+        model.fit(
+            x,
+            y,
+            sample_weight=sw,
+            batch_size=batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+        )
         assert int(model.optimizer.iterations) == 1  # one update either way
         return [np.asarray(v) for v in model.trainable_variables]
 
@@ -275,11 +300,19 @@ def test_mixed_bfloat16_training(tiny_proto):
     model, (x, y, sw) = _small_model_and_batch(tiny_proto, dtype="mixed_bfloat16")
     backbone = model.backbone
     assert all(v.dtype == "float32" for v in model.variables)
-    for layer in (backbone.encoder_layers[0], backbone.decoder_layers[0],
-                  backbone.modality_logits):
+    for layer in (
+        backbone.encoder_layers[0],
+        backbone.decoder_layers[0],
+        backbone.modality_logits,
+    ):
         assert layer.compute_dtype == "bfloat16"
     outputs = model.predict(x, verbose=0)
-    for key in ("text_logits", "image_logits", "text_token_logits", "image_code_logits"):
+    for key in (
+        "text_logits",
+        "image_logits",
+        "text_token_logits",
+        "image_code_logits",
+    ):
         assert outputs[key].dtype == np.float32
     # The output matmul itself runs in bfloat16: before the 1/sqrt(64) = 1/8
     # scale (exact in binary) every logit is a bfloat16 number.
@@ -316,14 +349,18 @@ def test_training_on_a_patch_subset_equals_masking_the_rest(tiny_proto):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's custom gradient")
-def test_recomputing_in_backward_leaves_the_gradients_unchanged(tiny_proto, monkeypatch):
+def test_recomputing_in_backward_leaves_the_gradients_unchanged(
+    tiny_proto, monkeypatch
+):
     """The training path recomputes norms, gated products, attention weights
     and the output logits (in chunks) in the backward pass; its gradients
     equal those of the same model storing everything (the wrappers replaced
     by identity, the loss by the plain formula on whole logits)."""
     import jax
 
-    from keras_uio.layers import attention, gated_gelu_mlp, modality_logits
+    from keras_uio.layers import attention
+    from keras_uio.layers import gated_gelu_mlp
+    from keras_uio.layers import modality_logits
     from keras_uio.layers import projected_cross_entropy as pce
 
     model, (x, y, sw) = _small_model_and_batch(tiny_proto)

@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from keras_uio.vocab import Vocabulary
@@ -26,9 +27,13 @@ def test_default_layout_matches_spec():
 
 
 def test_small_layout_scales():
-    v = Vocabulary(text_vocab_size=1152, image_vocab_size=256,
-                   sentencepiece_size=100, num_location_bins=500,
-                   num_sentinels=10)
+    v = Vocabulary(
+        text_vocab_size=1152,
+        image_vocab_size=256,
+        sentencepiece_size=100,
+        num_location_bins=500,
+        num_sentinels=10,
+    )
     assert v.image_start_id == 1151 and v.image_offset == 1152
     assert v.location_range == (100, 600)
     assert v.unused_range == (610, 1151)
@@ -53,8 +58,7 @@ def test_region_tokens_and_decoded_box_match_reference(preprocess_io):
     assert text == str(preprocess_io["out/region_tokens_str"])
     ids = v.box_to_ids(box, image_size=(480, 640))
     parsed = v.ids_to_boxes(ids + [1], image_size=(480, 640))
-    np.testing.assert_array_equal(parsed.boxes,
-                                  preprocess_io["out/decoded_box_xyxy"])
+    np.testing.assert_array_equal(parsed.boxes, preprocess_io["out/decoded_box_xyxy"])
     assert parsed.errors == []
 
 
@@ -73,8 +77,9 @@ def test_box_round_trip_within_one_bin(size, data):
     parsed = v.ids_to_boxes(v.box_to_ids(box, (h, w)), (h, w))
     bin_size = max(h, w) / 1000
     assert parsed.boxes.shape == (1, 4)
-    np.testing.assert_array_less(np.abs(parsed.boxes[0] - box),
-                                 bin_size * 1.0011 + 1e-9)
+    np.testing.assert_array_less(
+        np.abs(parsed.boxes[0] - box), bin_size * 1.0011 + 1e-9
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -105,8 +110,15 @@ def test_malformed_sequences_parse_what_they_can():
     good = v.box_to_ids([10, 10, 50, 50], size)
     loc = v.location_id(5)
     # text where locations belong, an odd count, a good box, then reversed
-    ids = [70, 71] + [loc, loc, loc] + [72] + good + [73] + \
-        v.box_to_ids([50, 50, 60, 60], size)[::-1] + [74]
+    ids = (
+        [70, 71]
+        + [loc, loc, loc]
+        + [72]
+        + good
+        + [73]
+        + v.box_to_ids([50, 50, 60, 60], size)[::-1]
+        + [74]
+    )
     parsed = v.ids_to_boxes(ids, size)
     assert len(parsed.boxes) == 1
     np.testing.assert_allclose(parsed.boxes[0], [10, 10, 50, 50], atol=0.2)

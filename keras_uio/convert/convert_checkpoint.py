@@ -161,9 +161,7 @@ def check_model_size(shapes, source="The checkpoint"):
         )
 
 
-def load_checkpoint(
-    checkpoint, dtype=None, progress=True, allow_unequal_layers=False
-):
+def load_checkpoint(checkpoint, dtype=None, progress=True, allow_unequal_layers=False):
     """Reads an original checkpoint into `(UnifiedIOBackbone, VQGAN)`.
 
     One tensor is in memory at a time besides the models themselves. The
@@ -288,9 +286,7 @@ def _preprocessor(vocabulary, shapes):
     from keras_uio.models.unified_io.unified_io_preprocessor import (
         UnifiedIOPreprocessor,
     )
-    from keras_uio.models.unified_io.unified_io_tokenizer import (
-        UnifiedIOTokenizer,
-    )
+    from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 
     if not os.path.isfile(vocabulary):
         raise FileNotFoundError(

@@ -186,9 +186,9 @@ def backbone_config_from_shapes(shapes, image_vocabulary_size=None):
             shapes, ("discrete_vae", "quantize", "embedding")
         )[0]
     num_heads = _require(shapes, ("encoder", "relpos_bias", "rel_embedding"))[0]
-    joined = _require(
-        shapes, ("encoder", "layers_0", "attention", "query", "kernel")
-    )[1]
+    joined = _require(shapes, ("encoder", "layers_0", "attention", "query", "kernel"))[
+        1
+    ]
     intermediate_dim = _require(
         shapes, ("encoder", "layers_0", "mlp", "wi_0", "kernel")
     )[1]
@@ -222,9 +222,9 @@ def backbone_config_from_shapes(shapes, image_vocabulary_size=None):
         "max_encoder_text_length": text_length,
         "max_decoder_text_length": text_length,
         "max_decoder_image_length": _DECODER_IMAGE_LENGTH,
-        "num_segments": _require(
-            shapes, ("encoder", "segment_embedding", "embedding")
-        )[0],
+        "num_segments": _require(shapes, ("encoder", "segment_embedding", "embedding"))[
+            0
+        ],
     }
 
 
@@ -297,9 +297,7 @@ def backbone_variable_map(backbone):
     )
     for i, layer in enumerate(b.encoder_layers):
         p = ("encoder", f"layers_{i}")
-        mapping[p + ("pre_attention_layer_norm", "scale")] = (
-            layer.attention_norm.scale
-        )
+        mapping[p + ("pre_attention_layer_norm", "scale")] = layer.attention_norm.scale
         mapping[p + ("pre_mlp_layer_norm", "scale")] = layer.mlp_norm.scale
         mapping.update(_attention(p + ("attention",), layer.attention))
         mapping.update(_mlp(p + ("mlp",), layer.mlp))
@@ -327,8 +325,7 @@ def fit_array(path, array_shape, variable_shape):
     """
     same_size = int(np.prod(array_shape)) == int(np.prod(variable_shape))
     same_ends = (
-        array_shape[0] == variable_shape[0]
-        or array_shape[-1] == variable_shape[-1]
+        array_shape[0] == variable_shape[0] or array_shape[-1] == variable_shape[-1]
     )
     if not (same_size and same_ends and len(array_shape) <= len(variable_shape)):
         raise ValueError(

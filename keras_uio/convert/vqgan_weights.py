@@ -90,9 +90,7 @@ def vqgan_config_from_shapes(shapes, grid_size=16):
         A dict of `VQGAN` constructor arguments.
     """
     if not isinstance(grid_size, int) or grid_size < 1:
-        raise ValueError(
-            f"`grid_size` must be a positive int. Received: {grid_size!r}"
-        )
+        raise ValueError(f"`grid_size` must be a positive int. Received: {grid_size!r}")
     shapes = _relative_shapes(shapes)
     conv_in = _require(shapes, ("encoder", "conv_in", "kernel"))
     channels = conv_in[3]
@@ -114,7 +112,8 @@ def vqgan_config_from_shapes(shapes, grid_size=16):
         {
             path[1]
             for path in shapes
-            if len(path) > 1 and path[0] == "encoder"
+            if len(path) > 1
+            and path[0] == "encoder"
             and re.fullmatch(r"down_0_block_\d+", path[1])
         }
     )
@@ -159,8 +158,7 @@ def _leaf_variables(layer, prefix):
     children = list(layer._flatten_layers(include_self=False, recursive=False))
     if not children:
         return {
-            prefix + (_CHECKPOINT_NAMES.get(v.name, v.name),): v
-            for v in layer.weights
+            prefix + (_CHECKPOINT_NAMES.get(v.name, v.name),): v for v in layer.weights
         }
     variables = {}
     for child in children:
@@ -175,9 +173,7 @@ def vqgan_variable_map(vqgan):
     its checkpoint array, so `variable.assign(array)` converts it.
     """
     if not isinstance(vqgan, VQGAN):
-        raise ValueError(
-            f"`vqgan` must be a `VQGAN`. Received: {type(vqgan).__name__}"
-        )
+        raise ValueError(f"`vqgan` must be a `VQGAN`. Received: {type(vqgan).__name__}")
     variables = {}
     for layer in (vqgan.quant_conv, vqgan.quantize, vqgan.post_quant_conv):
         variables.update(_leaf_variables(layer, (layer.name,)))
@@ -186,9 +182,7 @@ def vqgan_variable_map(vqgan):
             variables.update(_leaf_variables(layer, (model.name, layer.name)))
     mapped = {id(v) for v in variables.values()}
     missing = [v.path for v in vqgan.weights if id(v) not in mapped]
-    if missing or len(mapped) != len(variables) or len(mapped) != len(
-        vqgan.weights
-    ):
+    if missing or len(mapped) != len(variables) or len(mapped) != len(vqgan.weights):
         raise RuntimeError(
             f"Internal error: the variable map does not cover the model's "
             f"{len(vqgan.weights)} variables exactly once (missing: {missing})."

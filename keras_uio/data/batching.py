@@ -44,8 +44,9 @@ def _shapes(preprocessor, image_targets, num_image_patches=None):
     return x, y, dict(y)
 
 
-def output_signature(preprocessor, batch_size, image_targets=True,
-                     num_image_patches=None):
+def output_signature(
+    preprocessor, batch_size, image_targets=True, num_image_patches=None
+):
     """`tf.TensorSpec`s of `preprocess_examples`' batches (for tf.data)."""
     import tensorflow as tf
 
@@ -71,8 +72,9 @@ def _pack_ids(ids, length, truncate, eos_id, what):
     return out
 
 
-def preprocess_examples(examples, preprocessor, rng=None,
-                        num_image_patches=None, image_targets=True):
+def preprocess_examples(
+    examples, preprocessor, rng=None, num_image_patches=None, image_targets=True
+):
     """Encoded examples (a `Mixture`'s) -> one NumPy batch `(x, y, sw)`.
 
     Each example goes through `preprocessor` eagerly, so images of any size
@@ -133,17 +135,17 @@ def preprocess_examples(examples, preprocessor, rng=None,
     rows = []
     for i, example in enumerate(examples):
         ex = {k: v for k, v in example.items() if k not in TAG_KEYS}
-        who = (f"example {i} (task {example.get('task', '?')!r}, source "
-               f"{example.get('source', '?')!r})")
+        who = (
+            f"example {i} (task {example.get('task', '?')!r}, source "
+            f"{example.get('source', '?')!r})"
+        )
         prompt_ids = ex.pop(PROMPT_IDS_KEY, None)
         target_ids = ex.pop(TARGET_IDS_KEY, None)
         ratio = ex.pop(PATCH_MASK_RATIO_KEY, None)
         if prompt_ids is not None:
             ex.setdefault("prompt", "")
         if target_ids is not None and "target_text" in ex:
-            raise ValueError(
-                f"{who}: has both `target_text` and `target_text_ids`."
-            )
+            raise ValueError(f"{who}: has both `target_text` and `target_text_ids`.")
         if not image_targets and ex.get("target_image") is not None:
             raise ValueError(
                 f"{who} has a `target_image` but the batches have no image "
@@ -161,22 +163,31 @@ def preprocess_examples(examples, preprocessor, rng=None,
         y = {k: np.asarray(v) for k, v in y.items()}
         if prompt_ids is not None:
             x["text_encoder_inputs"] = _pack_ids(
-                prompt_ids, preprocessor.encoder_sequence_length,
-                preprocessor.truncate, eos, f"{who}: `prompt_ids`")
+                prompt_ids,
+                preprocessor.encoder_sequence_length,
+                preprocessor.truncate,
+                eos,
+                f"{who}: `prompt_ids`",
+            )
         if target_ids is not None:
             targets = _pack_ids(
-                target_ids, preprocessor.decoder_sequence_length,
-                preprocessor.truncate, eos, f"{who}: `target_text_ids`")
+                target_ids,
+                preprocessor.decoder_sequence_length,
+                preprocessor.truncate,
+                eos,
+                f"{who}: `target_text_ids`",
+            )
             y["text_decoder_targets"] = targets
-            x["text_decoder_inputs"] = np.concatenate(
-                [[0], targets[:-1]]).astype(np.int32)
+            x["text_decoder_inputs"] = np.concatenate([[0], targets[:-1]]).astype(
+                np.int32
+            )
             x["text_decoder_masks"] = (targets > 0).astype(np.int32)
         if ratio is not None:
-            x["image_input_masks"] = hide_patches(
-                x["image_input_masks"], ratio, rng)
+            x["image_input_masks"] = hide_patches(x["image_input_masks"], ratio, rng)
         if num_image_patches is not None:
             x["image_input_indices"], x["image_input_masks"] = select_patches(
-                x["image_input_masks"], num_image_patches, rng)
+                x["image_input_masks"], num_image_patches, rng
+            )
         extra = set(x) - set(shapes[0])
         if extra:
             raise ValueError(
@@ -188,10 +199,11 @@ def preprocess_examples(examples, preprocessor, rng=None,
     x_shapes, y_shapes, _ = shapes
     x = {}
     for k, (shape, dtype) in x_shapes.items():
-        x[k] = np.stack([
-            r[0][k] if k in r[0] else np.zeros(shape, dtype) for r in rows
-        ]).astype(dtype)
-    y = {k: np.stack([r[1][k] for r in rows]).astype(d)
-         for k, (_, d) in y_shapes.items()}
+        x[k] = np.stack(
+            [r[0][k] if k in r[0] else np.zeros(shape, dtype) for r in rows]
+        ).astype(dtype)
+    y = {
+        k: np.stack([r[1][k] for r in rows]).astype(d) for k, (_, d) in y_shapes.items()
+    }
     sw = {"text_decoder_targets": x["text_decoder_masks"].copy()}
     return x, y, sw

@@ -61,13 +61,10 @@ class DatasetStream:
                 self._it = None
                 if empty:
                     raise ValueError(
-                        f"Mixture entry {self.entry.name!r}: its dataset "
-                        "is empty."
+                        f"Mixture entry {self.entry.name!r}: its dataset is empty."
                     ) from None
                 continue
             self.index = self._count
             self._count += 1
             return element
-        raise ValueError(
-            f"Mixture entry {self.entry.name!r}: its dataset is empty."
-        )
+        raise ValueError(f"Mixture entry {self.entry.name!r}: its dataset is empty.")

@@ -68,8 +68,7 @@ def _easy_vqa():
         import easy_vqa
     except ImportError:
         raise ImportError(
-            "The easy-vqa dataset needs the `easy-vqa` package: "
-            "`pip install easy-vqa`."
+            "The easy-vqa dataset needs the `easy-vqa` package: `pip install easy-vqa`."
         ) from None
     return easy_vqa
 
@@ -116,9 +115,7 @@ def shape_mask(image):
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[-1] != 3:
-        raise ValueError(
-            f"`image` must be `[H, W, 3]`. Received shape: {image.shape}"
-        )
+        raise ValueError(f"`image` must be `[H, W, 3]`. Received shape: {image.shape}")
     distance = _distance_to_mode(image.reshape(-1, 3))
     return (distance > distance.max() / 2).reshape(image.shape[:2])
 
@@ -141,9 +138,7 @@ def mask_box(mask):
     ys, xs = np.nonzero(mask)
     if ys.size == 0:
         raise ValueError("The mask is empty: no shape found in the image.")
-    return np.array(
-        [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64
-    )
+    return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float64)
 
 
 def pixel_color(image, mask):
@@ -214,16 +209,18 @@ def load_records(split, limit=None):
                 f"{shape} but its questions name colours "
                 f"{sorted(facts['color'])} and shapes {sorted(facts['shape'])}."
             )
-        records.append({
-            "image_id": i,
-            "image": image,
-            "color": color,
-            "shape": shape,
-            "mask": mask,
-            "box": mask_box(mask),
-            "caption": caption(color, shape),
-            "questions": qas,
-        })
+        records.append(
+            {
+                "image_id": i,
+                "image": image,
+                "color": color,
+                "shape": shape,
+                "mask": mask,
+                "box": mask_box(mask),
+                "caption": caption(color, shape),
+                "questions": qas,
+            }
+        )
     return records
 
 
@@ -250,34 +247,45 @@ def task_examples(records, tasks=TASK_NAMES):
         )
     builders = {
         "vqa": lambda r: [
-            {"image": r["image"], "question": q, "answer": a}
-            for q, a in r["questions"]
+            {"image": r["image"], "question": q, "answer": a} for q, a in r["questions"]
         ],
         "captioning": lambda r: [{"image": r["image"], "caption": r["caption"]}],
-        "localization": lambda r: [{
-            "image": r["image"], "object_name": r["shape"],
-            "boxes": r["box"][None],
-        }],
-        "object_detection": lambda r: [{
-            "image": r["image"], "boxes": r["box"][None],
-            "labels": [r["shape"]],
-        }],
-        "segmentation": lambda r: [{
-            "image": r["image"], "object_name": r["shape"],
-            "masks": r["mask"][None],
-        }],
-        "image_classification": lambda r: [{
-            "image": r["image"], "label": r["shape"],
-            "answer_options": list(SHAPES),
-        }],
-        "text_to_image": lambda r: [{
-            "description": r["caption"], "target_image": r["image"],
-        }],
+        "localization": lambda r: [
+            {
+                "image": r["image"],
+                "object_name": r["shape"],
+                "boxes": r["box"][None],
+            }
+        ],
+        "object_detection": lambda r: [
+            {
+                "image": r["image"],
+                "boxes": r["box"][None],
+                "labels": [r["shape"]],
+            }
+        ],
+        "segmentation": lambda r: [
+            {
+                "image": r["image"],
+                "object_name": r["shape"],
+                "masks": r["mask"][None],
+            }
+        ],
+        "image_classification": lambda r: [
+            {
+                "image": r["image"],
+                "label": r["shape"],
+                "answer_options": list(SHAPES),
+            }
+        ],
+        "text_to_image": lambda r: [
+            {
+                "description": r["caption"],
+                "target_image": r["image"],
+            }
+        ],
     }
-    return {
-        name: [ex for r in records for ex in builders[name](r)]
-        for name in tasks
-    }
+    return {name: [ex for r in records for ex in builders[name](r)] for name in tasks}
 
 
 def text_corpus(records):

@@ -98,6 +98,7 @@ DEFAULT_TASK_GROUPS = {
     "denoising": "language_modelling",
 }
 
+
 def _takes_rng(task):
     try:
         return "rng" in inspect.signature(task.encode_example).parameters
@@ -140,8 +141,15 @@ class Mixture:
     {'text_qa': 0.333, 'text_qa_2': 0.667}
     """
 
-    def __init__(self, entries, group_rates=None, temperature=2.0, seed=0,
-                 num_image_patches=None, tokenizer=None):
+    def __init__(
+        self,
+        entries,
+        group_rates=None,
+        temperature=2.0,
+        seed=0,
+        num_image_patches=None,
+        tokenizer=None,
+    ):
         if isinstance(entries, (MixtureEntry, dict)) or not entries:
             raise ValueError(
                 "`entries` must be a non-empty list of mixture entries. "
@@ -152,8 +160,8 @@ class Mixture:
             raise ValueError(f"`seed` must be an int. Received: {seed!r}")
         self.seed = int(seed)
         if num_image_patches is not None and (
-                int(num_image_patches) != num_image_patches
-                or num_image_patches < 1):
+            int(num_image_patches) != num_image_patches or num_image_patches < 1
+        ):
             raise ValueError(
                 "`num_image_patches` must be None or a positive int. "
                 f"Received: {num_image_patches!r}"
@@ -183,8 +191,7 @@ class Mixture:
                     entry.name = f"{base}_{k}"
             if entry.name in names:
                 raise ValueError(
-                    f"Mixture entry names must be unique; {entry.name!r} is "
-                    "repeated."
+                    f"Mixture entry names must be unique; {entry.name!r} is repeated."
                 )
             names.add(entry.name)
             if entry.group is None:
@@ -202,7 +209,8 @@ class Mixture:
                 )
             if entry.rate is not None:
                 entry.rate = positive_number(
-                    entry.rate, f"Entry {entry.name!r}: `rate`")
+                    entry.rate, f"Entry {entry.name!r}: `rate`"
+                )
             if entry.size is None:
                 entry.size = dataset_size(entry.dataset)
                 if entry.size == 0:
@@ -211,7 +219,8 @@ class Mixture:
                     )
             if entry.size is not None:
                 entry.size = positive_number(
-                    entry.size, f"Entry {entry.name!r}: `size`")
+                    entry.size, f"Entry {entry.name!r}: `size`"
+                )
             self.entries.append(entry)
         self._compute_rates(group_rates)
         self._takes_rng = [_takes_rng(e.task) for e in self.entries]
@@ -236,8 +245,7 @@ class Mixture:
                     "`rate`, or none."
                 )
             elif all(sized):
-                weights = [e.size ** (1.0 / self.temperature)
-                           for e in members]
+                weights = [e.size ** (1.0 / self.temperature) for e in members]
             elif not any(sized):
                 weights = [1.0] * len(members)
             else:
@@ -288,8 +296,7 @@ class Mixture:
             element = stream.next()
             try:
                 if self._takes_rng[k]:
-                    encoded = entry.task.encode_example(element,
-                                                        rng=example_rng)
+                    encoded = entry.task.encode_example(element, rng=example_rng)
                 else:
                     encoded = entry.task.encode_example(element)
             except (ValueError, TypeError, KeyError) as err:
@@ -309,8 +316,9 @@ class Mixture:
     # --------------------------------------------------------- batches
     def image_targets(self):
         """Whether batches carry target images (some task outputs images)."""
-        return any(getattr(e.task, "output_mode", "text") != "text"
-                   for e in self.entries)
+        return any(
+            getattr(e.task, "output_mode", "text") != "text" for e in self.entries
+        )
 
     def batches(self, preprocessor, batch_size, epoch=0, image_targets=None):
         """Infinite iterator of preprocessed NumPy batches `(x, y, sw)`.
@@ -328,13 +336,14 @@ class Mixture:
         while True:
             chunk = list(itertools.islice(examples, batch_size))
             yield preprocess_examples(
-                chunk, preprocessor, rng=patch_rng,
+                chunk,
+                preprocessor,
+                rng=patch_rng,
                 num_image_patches=self.num_image_patches,
                 image_targets=image_targets,
             )
 
-    def as_tf_dataset(self, preprocessor, batch_size, prefetch=2,
-                      image_targets=None):
+    def as_tf_dataset(self, preprocessor, batch_size, prefetch=2, image_targets=None):
         """An infinite `tf.data.Dataset` of `(x, y, sample_weight)` batches.
 
         Ready for `model.fit(dataset, steps_per_epoch=...)`. Examples are
@@ -369,20 +378,22 @@ class Mixture:
         batch_size = check_batch_size(batch_size)
         if image_targets is None:
             image_targets = self.image_targets()
-        signature = output_signature(preprocessor, batch_size, image_targets,
-                                     self.num_image_patches)
+        signature = output_signature(
+            preprocessor, batch_size, image_targets, self.num_image_patches
+        )
         epochs = itertools.count()
 
         def generator():
-            yield from self.batches(preprocessor, batch_size,
-                                    epoch=next(epochs),
-                                    image_targets=image_targets)
+            yield from self.batches(
+                preprocessor,
+                batch_size,
+                epoch=next(epochs),
+                image_targets=image_targets,
+            )
 
-        ds = tf.data.Dataset.from_generator(
-            generator, output_signature=signature)
+        ds = tf.data.Dataset.from_generator(generator, output_signature=signature)
         return ds.prefetch(prefetch) if prefetch else ds
 
     def __repr__(self):
         rows = ", ".join(f"{k}: {v:.4f}" for k, v in self.rates.items())
         return f"Mixture(seed={self.seed}, rates={{{rows}}})"
-

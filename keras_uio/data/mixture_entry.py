@@ -38,8 +38,7 @@ class MixtureEntry:
             name, suffixed `_2`, `_3`, ... when repeated).
     """
 
-    def __init__(self, task, dataset, rate=None, size=None, group=None,
-                 name=None):
+    def __init__(self, task, dataset, rate=None, size=None, group=None, name=None):
         self.task = task
         self.dataset = dataset
         self.rate = rate
@@ -48,18 +47,20 @@ class MixtureEntry:
         self.name = name
 
     def __repr__(self):
-        return (f"MixtureEntry(name={self.name!r}, group={self.group!r}, "
-                f"rate={self.rate!r}, size={self.size!r})")
+        return (
+            f"MixtureEntry(name={self.name!r}, group={self.group!r}, "
+            f"rate={self.rate!r}, size={self.size!r})"
+        )
 
 
 def as_entry(spec, index):
     """A `MixtureEntry`, dict or tuple -> a new `MixtureEntry`."""
     if isinstance(spec, MixtureEntry):
-        return MixtureEntry(spec.task, spec.dataset, spec.rate, spec.size,
-                            spec.group, spec.name)
+        return MixtureEntry(
+            spec.task, spec.dataset, spec.rate, spec.size, spec.group, spec.name
+        )
     if isinstance(spec, dict):
-        unknown = set(spec) - {"task", "dataset", "rate", "size", "group",
-                               "name"}
+        unknown = set(spec) - {"task", "dataset", "rate", "size", "group", "name"}
         if unknown or "task" not in spec or "dataset" not in spec:
             raise ValueError(
                 f"Mixture entry {index} must have keys 'task' and 'dataset' "
@@ -82,8 +83,7 @@ def positive_number(value, what):
     except (TypeError, ValueError):
         v = float("nan")
     if not (v > 0 and np.isfinite(v)):
-        raise ValueError(f"{what} must be a positive number. Received: "
-                         f"{value!r}")
+        raise ValueError(f"{what} must be a positive number. Received: {value!r}")
     return v
 
 

@@ -85,14 +85,17 @@ def _random_segmentation(total, num_segments, rng):
     """`num_segments` positive ints summing to `total`, uniformly at random."""
     if num_segments == 1:
         return np.array([total])
-    cuts = np.sort(rng.choice(np.arange(1, total), num_segments - 1,
-                              replace=False))
+    cuts = np.sort(rng.choice(np.arange(1, total), num_segments - 1, replace=False))
     return np.diff(np.concatenate([[0], cuts, [total]]))
 
 
-def random_spans_noise_mask(length, rng=None, noise_density=NOISE_DENSITY,
-                            mean_noise_span_length=MEAN_NOISE_SPAN_LENGTH,
-                            max_spans=None):
+def random_spans_noise_mask(
+    length,
+    rng=None,
+    noise_density=NOISE_DENSITY,
+    mean_noise_span_length=MEAN_NOISE_SPAN_LENGTH,
+    max_spans=None,
+):
     """T5's noise mask: which of `length` tokens are noised.
 
     `round(length * noise_density)` tokens (at least 1, at most
@@ -119,9 +122,7 @@ def random_spans_noise_mask(length, rng=None, noise_density=NOISE_DENSITY,
     rng = _check_rng(rng)
     length = int(length)
     if length < 2:
-        raise ValueError(
-            f"`length` must be >= 2 to corrupt spans. Received: {length}"
-        )
+        raise ValueError(f"`length` must be >= 2 to corrupt spans. Received: {length}")
     noise_density = _check_fraction(noise_density, "noise_density")
     if float(mean_noise_span_length) < 1:
         raise ValueError(
@@ -140,7 +141,7 @@ def random_spans_noise_mask(length, rng=None, noise_density=NOISE_DENSITY,
     pos = 0
     for keep, noise in zip(keep_lengths, noise_lengths):
         pos += keep
-        mask[pos: pos + noise] = True
+        mask[pos : pos + noise] = True
         pos += noise
     return mask
 
@@ -149,8 +150,7 @@ def _as_ids(token_ids, name="token_ids"):
     if hasattr(token_ids, "numpy"):
         token_ids = token_ids.numpy()
     ids = np.asarray(token_ids)
-    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype,
-                                                        np.integer)):
+    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
         raise ValueError(
             f"`{name}` must be a 1-D sequence of integer token ids. "
             f"Received: shape {ids.shape}, dtype {ids.dtype}"
@@ -158,8 +158,13 @@ def _as_ids(token_ids, name="token_ids"):
     return ids.astype(np.int64)
 
 
-def span_corruption(token_ids, vocab, rng=None, noise_density=NOISE_DENSITY,
-                    mean_noise_span_length=MEAN_NOISE_SPAN_LENGTH):
+def span_corruption(
+    token_ids,
+    vocab,
+    rng=None,
+    noise_density=NOISE_DENSITY,
+    mean_noise_span_length=MEAN_NOISE_SPAN_LENGTH,
+):
     """T5 span corruption of one sequence of token ids.
 
     Each noised span is replaced in the input by one sentinel
@@ -201,7 +206,10 @@ def span_corruption(token_ids, vocab, rng=None, noise_density=NOISE_DENSITY,
     if vocab.num_sentinels < 1:
         raise ValueError("span corruption needs a vocabulary with sentinels")
     mask = random_spans_noise_mask(
-        len(ids), rng, noise_density, mean_noise_span_length,
+        len(ids),
+        rng,
+        noise_density,
+        mean_noise_span_length,
         max_spans=vocab.num_sentinels,
     )
     starts = mask & ~np.concatenate([[False], mask[:-1]])
@@ -230,8 +238,9 @@ def undo_span_corruption(inputs, targets, vocab):
     targets = _as_ids(targets, "targets")
     numbers = vocab.extra_id_number(targets)
     spans, k = {}, -1
-    for t, s, n in zip(targets.tolist(), vocab.is_sentinel(targets).tolist(),
-                       numbers.tolist()):
+    for t, s, n in zip(
+        targets.tolist(), vocab.is_sentinel(targets).tolist(), numbers.tolist()
+    ):
         if s:
             if n != k + 1:
                 raise ValueError(
@@ -244,8 +253,11 @@ def undo_span_corruption(inputs, targets, vocab):
             spans[k].append(t)
     out = []
     expected = 0
-    for t, s, n in zip(inputs.tolist(), vocab.is_sentinel(inputs).tolist(),
-                       vocab.extra_id_number(inputs).tolist()):
+    for t, s, n in zip(
+        inputs.tolist(),
+        vocab.is_sentinel(inputs).tolist(),
+        vocab.extra_id_number(inputs).tolist(),
+    ):
         if s:
             if n != expected or n not in spans:
                 raise ValueError(
@@ -331,11 +343,13 @@ def select_patches(patch_mask, num_patches, rng=None):
     ((2, 256), [256, 256])
     """
     rng = _check_rng(rng)
-    if isinstance(num_patches, bool) or int(num_patches) != num_patches \
-            or num_patches < 1:
+    if (
+        isinstance(num_patches, bool)
+        or int(num_patches) != num_patches
+        or num_patches < 1
+    ):
         raise ValueError(
-            "`num_patches` must be a positive int. Received: "
-            f"{num_patches!r}"
+            f"`num_patches` must be a positive int. Received: {num_patches!r}"
         )
     num_patches = int(num_patches)
     mask = _check_patch_mask(patch_mask)
@@ -358,8 +372,9 @@ def select_patches(patch_mask, num_patches, rng=None):
 
 
 # ---------------------------------------------------------- modalities
-def drop_modality(example, rng=None, rate=MODALITY_DROP_RATE,
-                  text_key="text", image_key="image"):
+def drop_modality(
+    example, rng=None, rate=MODALITY_DROP_RATE, text_key="text", image_key="image"
+):
     """With both text and image present, drop one of them `rate` of the time.
 
     The dropped modality is the text or the image with probability 1/2
@@ -440,15 +455,23 @@ class DenoisingTask(Task):
     prompt_template = "What is the complete image ?"
     max_text_length = 128
 
-    def __init__(self, vocab=None, tokenizer=None,
-                 noise_density=NOISE_DENSITY,
-                 mean_noise_span_length=MEAN_NOISE_SPAN_LENGTH,
-                 image_mask_ratio=IMAGE_MASK_RATIO,
-                 modality_drop_rate=MODALITY_DROP_RATE,
-                 max_text_tokens=None, image_prompt=None, return_text=False,
-                 seed=None, **kwargs):
-        super().__init__(vocab=vocab, tokenizer=tokenizer,
-                         prompt_template=image_prompt, **kwargs)
+    def __init__(
+        self,
+        vocab=None,
+        tokenizer=None,
+        noise_density=NOISE_DENSITY,
+        mean_noise_span_length=MEAN_NOISE_SPAN_LENGTH,
+        image_mask_ratio=IMAGE_MASK_RATIO,
+        modality_drop_rate=MODALITY_DROP_RATE,
+        max_text_tokens=None,
+        image_prompt=None,
+        return_text=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            vocab=vocab, tokenizer=tokenizer, prompt_template=image_prompt, **kwargs
+        )
         self.noise_density = _check_fraction(noise_density, "noise_density")
         if float(mean_noise_span_length) < 1:
             raise ValueError(
@@ -457,16 +480,17 @@ class DenoisingTask(Task):
             )
         self.mean_noise_span_length = float(mean_noise_span_length)
         self.image_mask_ratio = _check_fraction(
-            image_mask_ratio, "image_mask_ratio", low_open=False)
+            image_mask_ratio, "image_mask_ratio", low_open=False
+        )
         self.modality_drop_rate = _check_fraction(
-            modality_drop_rate, "modality_drop_rate", low_open=False)
+            modality_drop_rate, "modality_drop_rate", low_open=False
+        )
         if max_text_tokens is not None and int(max_text_tokens) < 2:
             raise ValueError(
                 "`max_text_tokens` must be None or an int >= 2. Received: "
                 f"{max_text_tokens!r}"
             )
-        self.max_text_tokens = (
-            None if max_text_tokens is None else int(max_text_tokens))
+        self.max_text_tokens = None if max_text_tokens is None else int(max_text_tokens)
         self.return_text = bool(return_text)
         self._rng = np.random.default_rng(seed)
 
@@ -499,13 +523,14 @@ class DenoisingTask(Task):
                 f"Task {self.name!r} received unknown example keys "
                 f"{sorted(unknown)}; expected some of {sorted(allowed)}"
             )
-        if example.get("text") is not None and (
-                example.get("text_ids") is not None):
+        if example.get("text") is not None and (example.get("text_ids") is not None):
             raise ValueError(
                 f"Task {self.name!r}: give `text` or `text_ids`, not both."
             )
-        ex = {"text": example.get("text", example.get("text_ids")),
-              "image": example.get("image")}
+        ex = {
+            "text": example.get("text", example.get("text_ids")),
+            "image": example.get("image"),
+        }
         if ex["text"] is None and ex["image"] is None:
             raise ValueError(
                 f"Task {self.name!r} needs a `text` (or `text_ids`) or an "
@@ -514,22 +539,23 @@ class DenoisingTask(Task):
         ex, _ = drop_modality(ex, rng, self.modality_drop_rate)
         out = {}
         if ex.get("text") is not None:
-            src = ({"text_ids": example["text_ids"]}
-                   if example.get("text_ids") is not None
-                   else {"text": example["text"]})
+            src = (
+                {"text_ids": example["text_ids"]}
+                if example.get("text_ids") is not None
+                else {"text": example["text"]}
+            )
             ids = self._text_ids(src)
             end = len(ids)
-            while end and ids[end - 1] in (self.vocab.eos_id,
-                                           self.vocab.pad_id):
+            while end and ids[end - 1] in (self.vocab.eos_id, self.vocab.pad_id):
                 end -= 1
             ids = ids[:end]
             limit = self.max_text_tokens
             if limit is not None and len(ids) > limit:
                 start = int(rng.integers(0, len(ids) - limit + 1))
-                ids = ids[start: start + limit]
+                ids = ids[start : start + limit]
             inputs, targets = span_corruption(
-                ids, self.vocab, rng, self.noise_density,
-                self.mean_noise_span_length)
+                ids, self.vocab, rng, self.noise_density, self.mean_noise_span_length
+            )
             out[PROMPT_IDS_KEY] = inputs
             out[TARGET_IDS_KEY] = targets
         if ex.get("image") is not None:

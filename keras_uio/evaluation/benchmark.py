@@ -67,8 +67,11 @@ class Benchmark:
         """The `predict_tasks` dict of `example` (its image read)."""
         from keras_uio.preprocessing.images import read_image
 
-        return {"task": self.task, "image": read_image(example["image"]),
-                **example["inputs"]}
+        return {
+            "task": self.task,
+            "image": read_image(example["image"]),
+            **example["inputs"],
+        }
 
     def to_record(self, example, result, out_dir):
         """A JSON-safe line of `predictions.jsonl`: `"id"` and what

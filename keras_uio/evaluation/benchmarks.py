@@ -36,10 +36,16 @@ from keras_uio.evaluation.surface_normals import SurfaceNormalsBenchmark
 from keras_uio.evaluation.vqa import VQABenchmark
 
 BENCHMARKS = {
-    cls.task: cls for cls in (
-        VQABenchmark, CaptioningBenchmark, DetectionBenchmark,
-        KeypointsBenchmark, ReferringExpressionBenchmark,
-        SegmentationBenchmark, ClassificationBenchmark, DepthBenchmark,
+    cls.task: cls
+    for cls in (
+        VQABenchmark,
+        CaptioningBenchmark,
+        DetectionBenchmark,
+        KeypointsBenchmark,
+        ReferringExpressionBenchmark,
+        SegmentationBenchmark,
+        ClassificationBenchmark,
+        DepthBenchmark,
         SurfaceNormalsBenchmark,
     )
 }
@@ -69,21 +75,21 @@ def load_benchmark(task, annotations, images, **options):
     if task not in BENCHMARKS:
         raise UserInputError(
             f"No benchmark reader for task {task!r}. Tasks with one: "
-            f"{', '.join(sorted(BENCHMARKS))}.")
+            f"{', '.join(sorted(BENCHMARKS))}."
+        )
     cls = BENCHMARKS[task]
     given = {k: v for k, v in options.items() if v is not None}
     unused = sorted(set(given) - set(cls.options))
     if unused:
         raise UserInputError(
             f"Task {task!r} takes no {', '.join(unused)} option"
-            f"{'s' if len(unused) > 1 else ''}.")
+            f"{'s' if len(unused) > 1 else ''}."
+        )
     if annotations is None and task not in ANNOTATIONS_OPTIONAL:
-        raise UserInputError(f"Task {task!r} needs an annotation file "
-                             "(--annotations).")
+        raise UserInputError(f"Task {task!r} needs an annotation file (--annotations).")
     check_folder(images, "Image folder")
     # Absolute paths: a rerun from another folder is the same run.
-    given = {k: os.path.abspath(v) if k == "questions" else v
-             for k, v in given.items()}
+    given = {k: os.path.abspath(v) if k == "questions" else v for k, v in given.items()}
     if annotations is not None:
         annotations = os.path.abspath(os.fspath(annotations))
     return cls.from_files(annotations, os.path.abspath(images), **given)

@@ -55,9 +55,11 @@ def _tokenize(references, candidates, use_java):
         tokenizer = PTBTokenizer()
         with contextlib.redirect_stdout(io.StringIO()):
             refs = tokenizer.tokenize(
-                {k: [{"caption": c} for c in v] for k, v in references.items()})
+                {k: [{"caption": c} for c in v] for k, v in references.items()}
+            )
             cands = tokenizer.tokenize(
-                {k: [{"caption": c}] for k, c in candidates.items()})
+                {k: [{"caption": c}] for k, c in candidates.items()}
+            )
         return refs, cands
     refs = {k: [simple_tokenize(c) for c in v] for k, v in references.items()}
     cands = {k: [simple_tokenize(c)] for k, c in candidates.items()}
@@ -85,8 +87,10 @@ def _java_scores(refs, cands, notes):
         scores["spice"] = float(Spice().compute_score(refs, cands)[0])
         notes.append("SPICE from pycocoevalcap (java)")
     else:
-        notes.append("SPICE skipped: the Stanford CoreNLP models it needs "
-                     "are not in pycocoevalcap/spice/lib")
+        notes.append(
+            "SPICE skipped: the Stanford CoreNLP models it needs "
+            "are not in pycocoevalcap/spice/lib"
+        )
     return scores
 
 
@@ -121,9 +125,12 @@ def caption_metrics(references, candidates, use_java=None, java_metrics=True):
         raise ValueError(f"Images {empty[:5]} have no reference caption.")
     use_java = java_available() if use_java is None else bool(use_java)
     refs, cands = _tokenize(references, candidates, use_java)
-    notes = ["tokenizer: Stanford PTBTokenizer (java)" if use_java else
-             "tokenizer: simple_tokenize (no java: lower case, punctuation "
-             "removed); METEOR and SPICE skipped"]
+    notes = [
+        "tokenizer: Stanford PTBTokenizer (java)"
+        if use_java
+        else "tokenizer: simple_tokenize (no java: lower case, punctuation "
+        "removed); METEOR and SPICE skipped"
+    ]
     bleu, _ = Bleu(4).compute_score(refs, cands, verbose=0)
     scores = {f"bleu_{n + 1}": float(b) for n, b in enumerate(bleu)}
     scores["cider_d"] = float(Cider().compute_score(refs, cands)[0])

@@ -51,13 +51,19 @@ def read_coco_captions(annotations, images_dir):
         image_id = field(entry, "image_id", where)
         if image_id not in files:
             raise UserInputError(
-                f"{where}: image_id {image_id} is not in its 'images'.")
-        captions.setdefault(image_id, []).append(
-            str(field(entry, "caption", where)))
+                f"{where}: image_id {image_id} is not in its 'images'."
+            )
+        captions.setdefault(image_id, []).append(str(field(entry, "caption", where)))
     return [
-        {"id": str(image_id), "image": path, "inputs": {},
-         "image_id": image_id, "references": captions[image_id]}
-        for image_id, path in files.items() if image_id in captions
+        {
+            "id": str(image_id),
+            "image": path,
+            "inputs": {},
+            "image_id": image_id,
+            "references": captions[image_id],
+        }
+        for image_id, path in files.items()
+        if image_id in captions
     ]
 
 
@@ -78,22 +84,24 @@ class CaptioningBenchmark(Benchmark):
 
     @classmethod
     def from_files(cls, annotations, images):
-        return cls(read_coco_captions(annotations, images),
-                   f"COCO captions file {annotations!r}")
+        return cls(
+            read_coco_captions(annotations, images),
+            f"COCO captions file {annotations!r}",
+        )
 
     def to_record(self, example, result, out_dir):
         caption = result_text(result, "caption")
-        return prediction_record(example, result, image_id=example["image_id"],
-                                 caption=str(caption).strip())
+        return prediction_record(
+            example, result, image_id=example["image_id"], caption=str(caption).strip()
+        )
 
     def score(self, records, out_dir):
-        write_fields(os.path.join(out_dir, self.results_file), records,
-                     ("image_id", "caption"))
+        write_fields(
+            os.path.join(out_dir, self.results_file), records, ("image_id", "caption")
+        )
         truth = {ex["id"]: ex for ex in self.examples}
-        references = {r["image_id"]: truth[r["id"]]["references"]
-                      for r in records}
+        references = {r["image_id"]: truth[r["id"]]["references"] for r in records}
         candidates = {r["image_id"]: r["caption"] for r in records}
-        scores, notes = caption_metrics(references, candidates,
-                                        use_java=self.use_java)
+        scores, notes = caption_metrics(references, candidates, use_java=self.use_java)
         self.notes.extend(notes)
         return {**scores, "num_images": len(records)}

@@ -53,21 +53,26 @@ def class_names(folders, annotations=None):
         try:
             names = json.load(f)
         except json.JSONDecodeError as e:
-            raise UserInputError(f"Class-name file {path!r} is not valid "
-                                 f"JSON: {e}") from None
+            raise UserInputError(
+                f"Class-name file {path!r} is not valid JSON: {e}"
+            ) from None
     if isinstance(names, list):
         if len(names) != len(folders):
             raise UserInputError(
                 f"Class-name file {path!r} lists {len(names)} names for "
-                f"{len(folders)} class folders.")
+                f"{len(folders)} class folders."
+            )
         return {f: str(n) for f, n in zip(folders, names)}
     if not isinstance(names, dict):
-        raise UserInputError(f"Class-name file {path!r} must be a JSON "
-                             'object {"folder": "name"} or a list of names.')
+        raise UserInputError(
+            f"Class-name file {path!r} must be a JSON "
+            'object {"folder": "name"} or a list of names.'
+        )
     missing = [f for f in folders if f not in names]
     if missing:
-        raise UserInputError(f"Class-name file {path!r} has no name for the "
-                             f"class folders {missing[:5]}.")
+        raise UserInputError(
+            f"Class-name file {path!r} has no name for the class folders {missing[:5]}."
+        )
     return {f: str(names[f]) for f in folders}
 
 
@@ -76,23 +81,32 @@ def read_image_folder(images_dir, annotations=None):
     under `images_dir`), `image`, `inputs` (`{"answer_options": names}`),
     `label`."""
     root = check_folder(images_dir, "Image folder")
-    folders = sorted(d for d in os.listdir(root)
-                     if os.path.isdir(os.path.join(root, d)))
+    folders = sorted(
+        d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
+    )
     if not folders:
-        raise UserInputError(f"Image folder {root!r} has no class "
-                             "subfolders (one per class, e.g. cat/, dog/).")
+        raise UserInputError(
+            f"Image folder {root!r} has no class "
+            "subfolders (one per class, e.g. cat/, dog/)."
+        )
     names = class_names(folders, annotations)
     if len(set(names.values())) != len(names):
-        raise UserInputError("Two class folders have the same class name: "
-                             "answer options must be distinct.")
+        raise UserInputError(
+            "Two class folders have the same class name: "
+            "answer options must be distinct."
+        )
     options = [names[f] for f in folders]
     examples = []
     for folder in folders:
         for name in list_images(os.path.join(root, folder)):
-            examples.append({"id": f"{folder}/{name}",
-                             "image": os.path.join(root, folder, name),
-                             "inputs": {"answer_options": options},
-                             "label": names[folder]})
+            examples.append(
+                {
+                    "id": f"{folder}/{name}",
+                    "image": os.path.join(root, folder, name),
+                    "inputs": {"answer_options": options},
+                    "label": names[folder],
+                }
+            )
     return examples
 
 
@@ -110,8 +124,7 @@ class ClassificationBenchmark(Benchmark):
 
     @classmethod
     def from_files(cls, annotations, images):
-        return cls(read_image_folder(images, annotations),
-                   f"image folder {images!r}")
+        return cls(read_image_folder(images, annotations), f"image folder {images!r}")
 
     def to_record(self, example, result, out_dir):
         label = result_text(result, "label")
@@ -119,10 +132,16 @@ class ClassificationBenchmark(Benchmark):
 
     def score(self, records, out_dir):
         truth = {ex["id"]: ex["label"] for ex in self.examples}
-        write_json(os.path.join(out_dir, self.results_file), [
-            {"file": r["id"], "label": r["label"], "truth": truth[r["id"]]}
-            for r in records])
+        write_json(
+            os.path.join(out_dir, self.results_file),
+            [
+                {"file": r["id"], "label": r["label"], "truth": truth[r["id"]]}
+                for r in records
+            ],
+        )
         hits = [r["label"] == truth[r["id"]] for r in records]
-        return {"top1_accuracy": float(np.mean(hits)),
-                "num_images": len(records),
-                "num_classes": len(self.examples[0]["inputs"]["answer_options"])}
+        return {
+            "top1_accuracy": float(np.mean(hits)),
+            "num_images": len(records),
+            "num_classes": len(self.examples[0]["inputs"]["answer_options"]),
+        }

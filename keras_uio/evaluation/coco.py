@@ -40,12 +40,46 @@ COCO_EXAMPLE = (
 )
 # `COCOeval.stats`, in order, for each kind of evaluation.
 STAT_NAMES = {
-    "bbox": ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
-             "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"),
-    "segm": ("AP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
-             "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"),
-    "keypoints": ("AP", "AP50", "AP75", "AP_medium", "AP_large",
-                  "AR", "AR50", "AR75", "AR_medium", "AR_large"),
+    "bbox": (
+        "AP",
+        "AP50",
+        "AP75",
+        "AP_small",
+        "AP_medium",
+        "AP_large",
+        "AR1",
+        "AR10",
+        "AR100",
+        "AR_small",
+        "AR_medium",
+        "AR_large",
+    ),
+    "segm": (
+        "AP",
+        "AP50",
+        "AP75",
+        "AP_small",
+        "AP_medium",
+        "AP_large",
+        "AR1",
+        "AR10",
+        "AR100",
+        "AR_small",
+        "AR_medium",
+        "AR_large",
+    ),
+    "keypoints": (
+        "AP",
+        "AP50",
+        "AP75",
+        "AP_medium",
+        "AP_large",
+        "AR",
+        "AR50",
+        "AR75",
+        "AR_medium",
+        "AR_large",
+    ),
 }
 
 
@@ -54,9 +88,7 @@ def load_coco(path, what, fields=("images", "annotations", "categories")):
     data = load_json(path, what, fields, example=COCO_EXAMPLE)
     for key in fields:
         if not isinstance(data[key], list):
-            raise UserInputError(
-                f"{what} {os.fspath(path)!r}: {key!r} must be a list."
-            )
+            raise UserInputError(f"{what} {os.fspath(path)!r}: {key!r} must be a list.")
     return data
 
 
@@ -80,8 +112,10 @@ def image_examples(data, images_dir, annotations, what):
     """One example per image of a COCO file: `id`, `image`, `inputs`,
     `image_id`."""
     files = images_by_id(data, images_dir, annotations, what)
-    return [{"id": str(image_id), "image": path, "inputs": {},
-             "image_id": image_id} for image_id, path in files.items()]
+    return [
+        {"id": str(image_id), "image": path, "inputs": {}, "image_id": image_id}
+        for image_id, path in files.items()
+    ]
 
 
 def xywh_to_xyxy(box):
@@ -148,7 +182,7 @@ def coco_ap(data, results, iou_type, image_ids):
         evaluator.accumulate()
         evaluator.summarize()
     summary = printed.getvalue()
-    summary = summary[summary.find(" Average Precision"):]
+    summary = summary[summary.find(" Average Precision") :]
     metrics = {
         name: (None if value < 0 else float(value))
         for name, value in zip(names, np.asarray(evaluator.stats))
@@ -182,16 +216,20 @@ class CocoBenchmark(Benchmark):
     @classmethod
     def from_files(cls, annotations, images):
         data = load_coco(annotations, cls.what)
-        return cls(cls.read_examples(data, images, annotations, cls.what),
-                   f"{cls.what} {annotations!r}", data)
+        return cls(
+            cls.read_examples(data, images, annotations, cls.what),
+            f"{cls.what} {annotations!r}",
+            data,
+        )
 
     def score_coco(self, results, records, out_dir, iou_type):
         """`coco_ap` of `results` on the images of `records`, with
         `num_images`; writes `results` as `results_file` and the
         `COCOeval` table as `coco_eval.txt`."""
         write_json(os.path.join(out_dir, self.results_file), results)
-        metrics, summary = coco_ap(self.data, results, iou_type,
-                                   [r["image_id"] for r in records])
+        metrics, summary = coco_ap(
+            self.data, results, iou_type, [r["image_id"] for r in records]
+        )
         with open(os.path.join(out_dir, "coco_eval.txt"), "w") as f:
             f.write(summary)
         metrics["num_images"] = len(records)

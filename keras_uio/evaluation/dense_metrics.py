@@ -30,8 +30,9 @@ def resize_map(values, shape):
     size = (int(shape[1]), int(shape[0]))
     if values.ndim == 2:
         return np.asarray(Image.fromarray(values).resize(size, Image.BILINEAR))
-    return np.stack([resize_map(values[..., c], shape)
-                     for c in range(values.shape[-1])], -1)
+    return np.stack(
+        [resize_map(values[..., c], shape) for c in range(values.shape[-1])], -1
+    )
 
 
 def depth_errors(predicted, truth, min_depth=1e-3, max_depth=10.0):
@@ -50,16 +51,16 @@ def depth_errors(predicted, truth, min_depth=1e-3, max_depth=10.0):
     valid = np.isfinite(truth) & (truth > min_depth) & (truth <= max_depth)
     count = int(valid.sum())
     if not count:
-        return {"rmse": None, "abs_rel": None, "delta1": None,
-                "valid_pixels": 0}
-    p = np.clip(np.nan_to_num(predicted[valid], nan=min_depth),
-                min_depth, max_depth)
+        return {"rmse": None, "abs_rel": None, "delta1": None, "valid_pixels": 0}
+    p = np.clip(np.nan_to_num(predicted[valid], nan=min_depth), min_depth, max_depth)
     t = truth[valid]
     ratio = np.maximum(p / t, t / p)
-    return {"rmse": float(np.sqrt(np.mean((p - t) ** 2))),
-            "abs_rel": float(np.mean(np.abs(p - t) / t)),
-            "delta1": float(np.mean(ratio < 1.25)),
-            "valid_pixels": count}
+    return {
+        "rmse": float(np.sqrt(np.mean((p - t) ** 2))),
+        "abs_rel": float(np.mean(np.abs(p - t) / t)),
+        "delta1": float(np.mean(ratio < 1.25)),
+        "valid_pixels": count,
+    }
 
 
 def normal_angles(predicted, truth, min_norm=0.5):
@@ -81,9 +82,12 @@ def angle_summary(angles):
     count, counts under each threshold and a 1-degree histogram."""
     angles = np.asarray(angles, np.float64)
     histogram, _ = np.histogram(angles, bins=HISTOGRAM_BINS, range=(0, 180))
-    return {"sum": float(angles.sum()), "count": int(angles.size),
-            "within": [int((angles < t).sum()) for t in ANGLE_THRESHOLDS],
-            "histogram": histogram.tolist()}
+    return {
+        "sum": float(angles.sum()),
+        "count": int(angles.size),
+        "within": [int((angles < t).sum()) for t in ANGLE_THRESHOLDS],
+        "histogram": histogram.tolist(),
+    }
 
 
 def _histogram_median(histogram):
@@ -110,12 +114,17 @@ def normal_metrics(summaries):
     """
     count = sum(s["count"] for s in summaries)
     if not count:
-        return {"mean_angle_error": None, "median_angle_error": None,
-                **{f"within_{t}": None for t in ANGLE_THRESHOLDS}}
+        return {
+            "mean_angle_error": None,
+            "median_angle_error": None,
+            **{f"within_{t}": None for t in ANGLE_THRESHOLDS},
+        }
     within = np.sum([s["within"] for s in summaries], axis=0)
     histogram = np.sum([s["histogram"] for s in summaries], axis=0)
-    metrics = {"mean_angle_error": sum(s["sum"] for s in summaries) / count,
-               "median_angle_error": _histogram_median(histogram)}
+    metrics = {
+        "mean_angle_error": sum(s["sum"] for s in summaries) / count,
+        "median_angle_error": _histogram_median(histogram),
+    }
     for t, n in zip(ANGLE_THRESHOLDS, within):
         metrics[f"within_{t}"] = float(n / count)
     return metrics
@@ -126,8 +135,9 @@ def mask_iou(predicted, truth):
     both are empty)."""
     predicted, truth = np.asarray(predicted, bool), np.asarray(truth, bool)
     if predicted.shape != truth.shape:
-        raise ValueError(f"Mask shapes differ: predicted {predicted.shape}, "
-                         f"truth {truth.shape}.")
+        raise ValueError(
+            f"Mask shapes differ: predicted {predicted.shape}, truth {truth.shape}."
+        )
     inter = int(np.logical_and(predicted, truth).sum())
     union = int(np.logical_or(predicted, truth).sum())
     return inter, union, (inter / union if union else 1.0)

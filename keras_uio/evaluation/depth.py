@@ -47,8 +47,10 @@ def read_depth_file(path, png_scale=PNG_DEPTH_SCALE):
         if depth.ndim == 3 and depth.shape[-1] == 1:
             depth = depth[..., 0]
         if depth.ndim != 2:
-            raise UserInputError(f"Depth file {path!r} must hold an [H, W] "
-                                 f"array. Received shape: {depth.shape}")
+            raise UserInputError(
+                f"Depth file {path!r} must hold an [H, W] "
+                f"array. Received shape: {depth.shape}"
+            )
         return depth.astype(np.float64)
     from PIL import Image
 
@@ -56,23 +58,22 @@ def read_depth_file(path, png_scale=PNG_DEPTH_SCALE):
         if image.mode not in ("I;16", "I;16B", "I"):
             raise UserInputError(
                 f"Depth PNG {path!r} must be 16-bit (depth in millimetres); "
-                f"it is PIL mode {image.mode!r}.")
+                f"it is PIL mode {image.mode!r}."
+            )
         return np.asarray(image, np.float64) / png_scale
 
 
 def read_depth_folder(images_dir, depth_dir):
     """Examples of an image folder + depth folder: `id` (the image's name
     stem), `image`, `inputs` ({}), `depth_file`."""
-    return stem_examples(images_dir, depth_dir, (".npy", ".png"), "depth",
-                         "depth_file")
+    return stem_examples(images_dir, depth_dir, (".npy", ".png"), "depth", "depth_file")
 
 
 def write_depth_png(path, depth, png_scale=PNG_DEPTH_SCALE):
     """Writes depth (metres) as a 16-bit PNG (millimetres)."""
     from PIL import Image
 
-    values = np.clip(np.nan_to_num(np.asarray(depth, np.float64)) * png_scale,
-                     0, 65535)
+    values = np.clip(np.nan_to_num(np.asarray(depth, np.float64)) * png_scale, 0, 65535)
     Image.fromarray(values.round().astype(np.uint16)).save(path)
 
 
@@ -98,20 +99,26 @@ class DepthBenchmark(Benchmark):
 
     @classmethod
     def from_files(cls, annotations, images):
-        return cls(read_depth_folder(images, annotations),
-                   f"depth folder {annotations!r}")
+        return cls(
+            read_depth_folder(images, annotations), f"depth folder {annotations!r}"
+        )
 
     def to_record(self, example, result, out_dir):
-        name = save_result(out_dir, self.results_folder, f"{example['id']}.png",
-                           write_depth_png, result["depth"])
-        errors = depth_errors(result["depth"],
-                              read_depth_file(example["depth_file"]))
+        name = save_result(
+            out_dir,
+            self.results_folder,
+            f"{example['id']}.png",
+            write_depth_png,
+            result["depth"],
+        )
+        errors = depth_errors(result["depth"], read_depth_file(example["depth_file"]))
         return prediction_record(example, result, **errors, file=name)
 
     def score(self, records, out_dir):
-        return {"depth_rmse": mean_of(records, "rmse"),
-                "depth_abs_rel": mean_of(records, "abs_rel"),
-                "depth_delta1": mean_of(records, "delta1"),
-                "num_images": len(records),
-                "images_without_valid_pixels": sum(
-                    not r["valid_pixels"] for r in records)}
+        return {
+            "depth_rmse": mean_of(records, "rmse"),
+            "depth_abs_rel": mean_of(records, "abs_rel"),
+            "depth_delta1": mean_of(records, "delta1"),
+            "num_images": len(records),
+            "images_without_valid_pixels": sum(not r["valid_pixels"] for r in records),
+        }

@@ -68,16 +68,25 @@ class DetectionBenchmark(CocoBenchmark):
             if category is None:
                 unmatched += 1
                 continue
-            detections.append({"category_id": category,
-                               "bbox": xyxy_to_xywh(box),
-                               "score": rank_score(rank)})
-        return prediction_record(example, result, image_id=example["image_id"],
-                                 detections=detections,
-                                 unmatched_labels=unmatched)
+            detections.append(
+                {
+                    "category_id": category,
+                    "bbox": xyxy_to_xywh(box),
+                    "score": rank_score(rank),
+                }
+            )
+        return prediction_record(
+            example,
+            result,
+            image_id=example["image_id"],
+            detections=detections,
+            unmatched_labels=unmatched,
+        )
 
     def score(self, records, out_dir):
-        results = [dict(d, image_id=r["image_id"]) for r in records
-                   for d in r["detections"]]
+        results = [
+            dict(d, image_id=r["image_id"]) for r in records for d in r["detections"]
+        ]
         metrics = self.score_coco(results, records, out_dir, self.iou_type)
         metrics["unmatched_labels"] = sum(r["unmatched_labels"] for r in records)
         return metrics

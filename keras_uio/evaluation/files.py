@@ -18,8 +18,17 @@ import os
 
 from keras_uio.errors import UserInputError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff",
-                    ".webp", ".ppm")
+IMAGE_EXTENSIONS = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+)
 
 
 def _check_path(path, what, is_kind, kind):
@@ -64,8 +73,7 @@ def load_json(path, what, fields=(), example=None):
         raise UserInputError(f"{what} {path!r} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise UserInputError(
-            f"{what} {path!r} must hold a JSON object, not a "
-            f"{type(data).__name__}."
+            f"{what} {path!r} must hold a JSON object, not a {type(data).__name__}."
         )
     missing = [k for k in fields if k not in data]
     if missing:
@@ -103,7 +111,8 @@ def find_image(folder, names, what):
 def list_images(folder):
     """Sorted image file names directly in `folder` (by extension)."""
     return sorted(
-        name for name in os.listdir(folder)
+        name
+        for name in os.listdir(folder)
         if name.lower().endswith(IMAGE_EXTENSIONS)
         and os.path.isfile(os.path.join(folder, name))
     )
@@ -131,8 +140,7 @@ def result_text(result, key):
 def prediction_record(example, result, /, **fields):
     """A line of `predictions.jsonl`: the example's `id`, then `fields`,
     then the result's `errors` (a list)."""
-    return {"id": example["id"], **fields,
-            "errors": list(result.get("errors") or [])}
+    return {"id": example["id"], **fields, "errors": list(result.get("errors") or [])}
 
 
 def save_result(out_dir, folder, name, write, value):
@@ -220,7 +228,12 @@ def pair_by_stem(images_dir, labels_dir, extensions, what):
 def stem_examples(images_dir, labels_dir, extensions, what, key):
     """Examples of the `pair_by_stem` pairs: `id` (the image's name stem),
     `image`, `inputs` ({}) and `key` (the label file)."""
-    return [{"id": os.path.splitext(os.path.basename(image))[0],
-             "image": image, "inputs": {}, key: label}
-            for image, label in pair_by_stem(images_dir, labels_dir,
-                                             extensions, what)]
+    return [
+        {
+            "id": os.path.splitext(os.path.basename(image))[0],
+            "image": image,
+            "inputs": {},
+            key: label,
+        }
+        for image, label in pair_by_stem(images_dir, labels_dir, extensions, what)
+    ]

@@ -61,20 +61,29 @@ class KeypointsBenchmark(CocoBenchmark):
         if "person" not in ids:
             raise UserInputError(
                 f"{source} has no 'person' category: a COCO keypoints file "
-                "(person_keypoints_*.json) is needed.")
+                "(person_keypoints_*.json) is needed."
+            )
         self.category_id = ids["person"]
 
     def to_record(self, example, result, out_dir):
         people = result.get("keypoints")
         people = np.zeros((0, 17, 3)) if people is None else np.asarray(people)
         return prediction_record(
-            example, result, image_id=example["image_id"],
-            people=[{"keypoints": coco_keypoints(p), "score": rank_score(k)}
-                    for k, p in enumerate(people)])
+            example,
+            result,
+            image_id=example["image_id"],
+            people=[
+                {"keypoints": coco_keypoints(p), "score": rank_score(k)}
+                for k, p in enumerate(people)
+            ],
+        )
 
     def score(self, records, out_dir):
-        results = [dict(p, image_id=r["image_id"], category_id=self.category_id)
-                   for r in records for p in r["people"]]
+        results = [
+            dict(p, image_id=r["image_id"], category_id=self.category_id)
+            for r in records
+            for p in r["people"]
+        ]
         metrics = self.score_coco(results, records, out_dir, "keypoints")
         metrics["num_people"] = len(results)
         return metrics

@@ -34,9 +34,11 @@ from keras_uio.evaluation.coco import xyxy_to_xywh
 from keras_uio.evaluation.files import field
 from keras_uio.evaluation.files import write_json
 
-REFS_EXAMPLE = ('{"images": [...], "annotations": [...], "refs": [{"ref_id": '
-                '0, "image_id": 42, "ann_id": 7, "split": "val", "sentences": '
-                '[{"sent_id": 0, "sent": "man on the left"}]}]}')
+REFS_EXAMPLE = (
+    '{"images": [...], "annotations": [...], "refs": [{"ref_id": '
+    '0, "image_id": 42, "ann_id": 7, "split": "val", "sentences": '
+    '[{"sent_id": 0, "sent": "man on the left"}]}]}'
+)
 
 
 def box_iou(a, b):
@@ -52,8 +54,9 @@ def box_iou(a, b):
 def refexp_accuracy(predicted, truth, threshold=0.5):
     """Share of predicted boxes (`None`: no box) with IoU >= `threshold`
     against the true boxes, all `[x1, y1, x2, y2]`."""
-    hits = [p is not None and box_iou(p, t) >= threshold
-            for p, t in zip(predicted, truth)]
+    hits = [
+        p is not None and box_iou(p, t) >= threshold for p, t in zip(predicted, truth)
+    ]
     return float(np.mean(hits)) if hits else 0.0
 
 
@@ -62,8 +65,7 @@ def _ref_box(ref, boxes, where):
         return xywh_to_xyxy(ref["bbox"])
     ann_id = field(ref, "ann_id", where)
     if ann_id not in boxes:
-        raise UserInputError(f"{where}: ann_id {ann_id} is not in its "
-                             "'annotations'.")
+        raise UserInputError(f"{where}: ann_id {ann_id} is not in its 'annotations'.")
     return boxes[ann_id]
 
 
@@ -72,8 +74,9 @@ def _sentence(sentence, where):
         return sentence
     if isinstance(sentence, dict) and ("sent" in sentence or "raw" in sentence):
         return sentence.get("sent", sentence.get("raw"))
-    raise UserInputError(f"{where} is neither a string nor a dict with "
-                         f"'sent': {sentence!r:.200}")
+    raise UserInputError(
+        f"{where} is neither a string nor a dict with 'sent': {sentence!r:.200}"
+    )
 
 
 def read_refs(annotations, images_dir, split=None):
@@ -94,23 +97,31 @@ def read_refs(annotations, images_dir, split=None):
             continue
         image_id = field(ref, "image_id", where)
         if image_id not in files:
-            raise UserInputError(f"{where}: image_id {image_id} is not in "
-                                 "its 'images'.")
+            raise UserInputError(
+                f"{where}: image_id {image_id} is not in its 'images'."
+            )
         box = _ref_box(ref, boxes, where)
         ref_id = field(ref, "ref_id", where)
         for n, sentence in enumerate(field(ref, "sentences", where)):
             sent_id = sentence.get("sent_id") if isinstance(sentence, dict) else None
-            examples.append({
-                "id": str(sent_id) if sent_id is not None else f"{ref_id}_{n}",
-                "image": files[image_id],
-                "inputs": {"expression": _sentence(
-                    sentence, f"{where} sentences[{n}]")},
-                "box": box, "ref_id": ref_id, "sent_id": sent_id,
-            })
+            examples.append(
+                {
+                    "id": str(sent_id) if sent_id is not None else f"{ref_id}_{n}",
+                    "image": files[image_id],
+                    "inputs": {
+                        "expression": _sentence(sentence, f"{where} sentences[{n}]")
+                    },
+                    "box": box,
+                    "ref_id": ref_id,
+                    "sent_id": sent_id,
+                }
+            )
     if not examples and split is not None:
         splits = sorted({str(r.get("split")) for r in data["refs"]})
-        raise UserInputError(f"{what} {annotations!r} has no refs of split "
-                             f"{split!r}; its splits: {splits}.")
+        raise UserInputError(
+            f"{what} {annotations!r} has no refs of split "
+            f"{split!r}; its splits: {splits}."
+        )
     return examples
 
 
@@ -138,22 +149,33 @@ class ReferringExpressionBenchmark(Benchmark):
         box = result.get("box")
         if box is None and result.get("boxes") is not None and len(result["boxes"]):
             box = result["boxes"][0]
-        return {"id": example["id"], "ref_id": example["ref_id"],
-                "sent_id": example["sent_id"],
-                "box": None if box is None else [float(v) for v in box],
-                "errors": list(result.get("errors") or [])}
+        return {
+            "id": example["id"],
+            "ref_id": example["ref_id"],
+            "sent_id": example["sent_id"],
+            "box": None if box is None else [float(v) for v in box],
+            "errors": list(result.get("errors") or []),
+        }
 
     def score(self, records, out_dir):
-        write_json(os.path.join(out_dir, self.results_file), [
-            {"ref_id": r["ref_id"], "sent_id": r["sent_id"],
-             "bbox": None if r["box"] is None else xyxy_to_xywh(r["box"])}
-            for r in records])
+        write_json(
+            os.path.join(out_dir, self.results_file),
+            [
+                {
+                    "ref_id": r["ref_id"],
+                    "sent_id": r["sent_id"],
+                    "bbox": None if r["box"] is None else xyxy_to_xywh(r["box"]),
+                }
+                for r in records
+            ],
+        )
         truth = {ex["id"]: ex["box"] for ex in self.examples}
         predicted = [r["box"] for r in records]
         boxes = [truth[r["id"]] for r in records]
-        ious = [0.0 if p is None else box_iou(p, t)
-                for p, t in zip(predicted, boxes)]
-        return {"refexp_accuracy": refexp_accuracy(predicted, boxes),
-                "mean_iou": float(np.mean(ious)),
-                "no_box": sum(p is None for p in predicted),
-                "num_sentences": len(records)}
+        ious = [0.0 if p is None else box_iou(p, t) for p, t in zip(predicted, boxes)]
+        return {
+            "refexp_accuracy": refexp_accuracy(predicted, boxes),
+            "mean_iou": float(np.mean(ious)),
+            "no_box": sum(p is None for p in predicted),
+            "num_sentences": len(records),
+        }

@@ -55,31 +55,32 @@ def _check_count(value, name, minimum):
     ok = isinstance(value, int) and not isinstance(value, bool)
     if not ok or value < minimum:
         raise UserInputError(
-            f"`{name}` must be an int >= {minimum}. Received: {value!r}")
+            f"`{name}` must be an int >= {minimum}. Received: {value!r}"
+        )
     return value
 
 
 def _check_run(out_dir, run):
     """Writes `run.json`, or checks a previous run's against it."""
     path = os.path.join(out_dir, RUN_FILE)
-    if os.path.exists(path) and os.path.exists(
-            os.path.join(out_dir, PREDICTIONS_FILE)):
+    if os.path.exists(path) and os.path.exists(os.path.join(out_dir, PREDICTIONS_FILE)):
         before = load_json(path, "Run file")
-        changed = {k: (before.get(k), v) for k, v in run.items()
-                   if before.get(k) != v}
+        changed = {k: (before.get(k), v) for k, v in run.items() if before.get(k) != v}
         if changed:
-            what = "; ".join(f"{k}: {a!r} before, {b!r} now"
-                             for k, (a, b) in changed.items())
+            what = "; ".join(
+                f"{k}: {a!r} before, {b!r} now" for k, (a, b) in changed.items()
+            )
             raise UserInputError(
                 f"{out_dir!r} holds predictions of another run ({what}). "
                 "Choose another output folder, or delete "
-                f"{PREDICTIONS_FILE} there to start over.")
+                f"{PREDICTIONS_FILE} there to start over."
+            )
     write_json(path, run)
 
 
 def _batches(items, size):
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _progress_bar(total, progress):
@@ -92,8 +93,9 @@ def _progress_bar(total, progress):
     return keras.utils.Progbar(total, unit_name="example")
 
 
-def predict_pending(model, benchmark, examples, out_dir, batch_size=8,
-                    progress=None, **predict_kwargs):
+def predict_pending(
+    model, benchmark, examples, out_dir, batch_size=8, progress=None, **predict_kwargs
+):
     """Predicts the `examples` not yet in `predictions.jsonl`, appending
     one line each, batch by batch.
 
@@ -108,8 +110,9 @@ def predict_pending(model, benchmark, examples, out_dir, batch_size=8,
     for batch in _batches(pending, batch_size):
         inputs = [benchmark.model_input(ex) for ex in batch]
         results = model.predict_tasks(inputs, **predict_kwargs)
-        records = [benchmark.to_record(ex, res, out_dir)
-                   for ex, res in zip(batch, results)]
+        records = [
+            benchmark.to_record(ex, res, out_dir) for ex, res in zip(batch, results)
+        ]
         append_jsonl(path, records)
         done.update((r["id"], r) for r in records)
         if bar is not None:
@@ -117,9 +120,18 @@ def predict_pending(model, benchmark, examples, out_dir, batch_size=8,
     return done, len(pending)
 
 
-def run_evaluation(model, benchmark, out_dir, batch_size=8, limit=None,
-                   greedy=False, num_decodes=1, seed=0, progress=None,
-                   run_info=None):
+def run_evaluation(
+    model,
+    benchmark,
+    out_dir,
+    batch_size=8,
+    limit=None,
+    greedy=False,
+    num_decodes=1,
+    seed=0,
+    progress=None,
+    run_info=None,
+):
     """Runs `model` on `benchmark` and scores it; returns the metrics.
 
     Args:
@@ -144,27 +156,44 @@ def run_evaluation(model, benchmark, out_dir, batch_size=8, limit=None,
     if getattr(model, "preprocessor", None) is None:
         raise UserInputError(
             "The model has no tokenizer: convert its preset with "
-            "`--vocabulary spiece.model`.")
+            "`--vocabulary spiece.model`."
+        )
     _check_count(batch_size, "batch_size", 1)
     if limit is not None:
         _check_count(limit, "limit", 1)
     start = time.time()
     os.makedirs(out_dir, exist_ok=True)
-    run = {"task": benchmark.task, "source": benchmark.source,
-           "greedy": bool(greedy), "num_decodes": num_decodes, "seed": seed,
-           **(run_info or {})}
+    run = {
+        "task": benchmark.task,
+        "source": benchmark.source,
+        "greedy": bool(greedy),
+        "num_decodes": num_decodes,
+        "seed": seed,
+        **(run_info or {}),
+    }
     _check_run(out_dir, run)
     examples = benchmark.examples[:limit]
     done, predicted = predict_pending(
-        model, benchmark, examples, out_dir, batch_size, progress,
-        greedy=greedy, num_decodes=num_decodes, seed=seed)
+        model,
+        benchmark,
+        examples,
+        out_dir,
+        batch_size,
+        progress,
+        greedy=greedy,
+        num_decodes=num_decodes,
+        seed=seed,
+    )
     records = [done[ex["id"]] for ex in examples]
-    metrics = {"task": benchmark.task, **(run_info or {}),
-               **benchmark.score(records, out_dir),
-               "num_examples": len(records),
-               "num_predicted": predicted,
-               "examples_with_errors": sum(bool(r.get("errors")) for r in records),
-               "notes": list(benchmark.notes),
-               "seconds": round(time.time() - start, 1)}
+    metrics = {
+        "task": benchmark.task,
+        **(run_info or {}),
+        **benchmark.score(records, out_dir),
+        "num_examples": len(records),
+        "num_predicted": predicted,
+        "examples_with_errors": sum(bool(r.get("errors")) for r in records),
+        "notes": list(benchmark.notes),
+        "seconds": round(time.time() - start, 1),
+    }
     write_json(os.path.join(out_dir, METRICS_FILE), metrics)
     return metrics

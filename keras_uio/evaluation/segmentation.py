@@ -37,8 +37,7 @@ def truth_mask(data, image_id, category_id, coco=None):
     coco = coco or coco_index(data)
     image = coco.imgs[image_id]
     mask = np.zeros((image["height"], image["width"]), bool)
-    for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id],
-                                            catIds=[category_id])):
+    for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id], catIds=[category_id])):
         if not ann.get("iscrowd", 0):
             mask |= coco.annToMask(ann).astype(bool)
     return mask
@@ -49,16 +48,21 @@ def encode_mask(mask):
     from pycocotools import mask as mask_utils
 
     rle = mask_utils.encode(np.asfortranarray(np.asarray(mask, np.uint8)))
-    return {"size": [int(v) for v in rle["size"]],
-            "counts": rle["counts"].decode("ascii")}
+    return {
+        "size": [int(v) for v in rle["size"]],
+        "counts": rle["counts"].decode("ascii"),
+    }
 
 
 def read_segmentation_examples(data, images_dir, annotations, what):
     """One example per (image, category) with non-crowd instances."""
     files = images_by_id(data, images_dir, annotations, what)
-    names = {field(c, "id", f"{what} categories[{k}]"):
-             field(c, "name", f"{what} categories[{k}]")
-             for k, c in enumerate(data["categories"])}
+    names = {
+        field(c, "id", f"{what} categories[{k}]"): field(
+            c, "name", f"{what} categories[{k}]"
+        )
+        for k, c in enumerate(data["categories"])
+    }
     present = {}
     for k, ann in enumerate(data["annotations"]):
         where = f"{what} {annotations!r} annotations[{k}]"
@@ -67,10 +71,15 @@ def read_segmentation_examples(data, images_dir, annotations, what):
             key = (field(ann, "image_id", where), field(ann, "category_id", where))
             present[key] = True
     return [
-        {"id": f"{image_id}_{category_id}", "image": files[image_id],
-         "inputs": {"object_name": names[category_id]},
-         "image_id": image_id, "category_id": category_id}
-        for image_id in files for category_id in names
+        {
+            "id": f"{image_id}_{category_id}",
+            "image": files[image_id],
+            "inputs": {"object_name": names[category_id]},
+            "image_id": image_id,
+            "category_id": category_id,
+        }
+        for image_id in files
+        for category_id in names
         if (image_id, category_id) in present
     ]
 
@@ -100,23 +109,45 @@ class SegmentationBenchmark(CocoBenchmark):
     def to_record(self, example, result, out_dir):
         if self._coco is None:
             self._coco = coco_index(self.data)
-        truth = truth_mask(self.data, example["image_id"],
-                           example["category_id"], self._coco)
+        truth = truth_mask(
+            self.data, example["image_id"], example["category_id"], self._coco
+        )
         masks = result.get("masks")
-        predicted = (np.zeros(truth.shape, bool) if masks is None or not len(masks)
-                     else np.any(np.asarray(masks, bool), axis=0))
+        predicted = (
+            np.zeros(truth.shape, bool)
+            if masks is None or not len(masks)
+            else np.any(np.asarray(masks, bool), axis=0)
+        )
         inter, union, iou = mask_iou(predicted, truth)
         return prediction_record(
-            example, result, image_id=example["image_id"],
-            category_id=example["category_id"], intersection=inter,
-            union=union, iou=iou, rle=encode_mask(predicted))
+            example,
+            result,
+            image_id=example["image_id"],
+            category_id=example["category_id"],
+            intersection=inter,
+            union=union,
+            iou=iou,
+            rle=encode_mask(predicted),
+        )
 
     def score(self, records, out_dir):
-        write_json(os.path.join(out_dir, self.results_file), [
-            {"image_id": r["image_id"], "category_id": r["category_id"],
-             "segmentation": r["rle"], "score": 1.0} for r in records])
+        write_json(
+            os.path.join(out_dir, self.results_file),
+            [
+                {
+                    "image_id": r["image_id"],
+                    "category_id": r["category_id"],
+                    "segmentation": r["rle"],
+                    "score": 1.0,
+                }
+                for r in records
+            ],
+        )
         union = sum(r["union"] for r in records)
-        return {"mean_iou": float(np.mean([r["iou"] for r in records])),
-                "overall_iou": (sum(r["intersection"] for r in records) / union
-                                if union else 1.0),
-                "num_examples": len(records)}
+        return {
+            "mean_iou": float(np.mean([r["iou"] for r in records])),
+            "overall_iou": (
+                sum(r["intersection"] for r in records) / union if union else 1.0
+            ),
+            "num_examples": len(records),
+        }

@@ -47,8 +47,10 @@ def read_normals_file(path):
         grey = np.all(np.abs(rgb - 127.5) <= 1.0, axis=-1)
         normals[grey] = 0.0
     if normals.ndim != 3 or normals.shape[-1] != 3:
-        raise UserInputError(f"Normals file {path!r} must hold [H, W, 3] "
-                             f"vectors. Received shape: {normals.shape}")
+        raise UserInputError(
+            f"Normals file {path!r} must hold [H, W, 3] "
+            f"vectors. Received shape: {normals.shape}"
+        )
     return normals
 
 
@@ -56,8 +58,9 @@ def write_normals_png(path, normals):
     """Writes normals as an RGB PNG, `(n + 1) / 2` per component."""
     from PIL import Image
 
-    values = (np.clip(np.nan_to_num(np.asarray(normals, np.float64)), -1, 1)
-              + 1.0) / 2.0
+    values = (
+        np.clip(np.nan_to_num(np.asarray(normals, np.float64)), -1, 1) + 1.0
+    ) / 2.0
     Image.fromarray((values * 255.0).round().astype(np.uint8)).save(path)
 
 
@@ -77,17 +80,23 @@ class SurfaceNormalsBenchmark(Benchmark):
 
     @classmethod
     def from_files(cls, annotations, images):
-        examples = stem_examples(images, annotations, (".npy", ".png"),
-                                 "normals", "normals_file")
+        examples = stem_examples(
+            images, annotations, (".npy", ".png"), "normals", "normals_file"
+        )
         return cls(examples, f"normals folder {annotations!r}")
 
     def to_record(self, example, result, out_dir):
-        name = save_result(out_dir, self.results_folder, f"{example['id']}.png",
-                           write_normals_png, result["normals"])
-        angles = normal_angles(result["normals"],
-                               read_normals_file(example["normals_file"]))
-        return prediction_record(example, result, **angle_summary(angles),
-                                 file=name)
+        name = save_result(
+            out_dir,
+            self.results_folder,
+            f"{example['id']}.png",
+            write_normals_png,
+            result["normals"],
+        )
+        angles = normal_angles(
+            result["normals"], read_normals_file(example["normals_file"])
+        )
+        return prediction_record(example, result, **angle_summary(angles), file=name)
 
     def score(self, records, out_dir):
         return {**normal_metrics(records), "num_images": len(records)}

@@ -50,10 +50,14 @@ from keras_uio.evaluation.files import result_text
 from keras_uio.evaluation.files import write_fields
 from keras_uio.evaluation.vqa_metrics import vqa_accuracy
 
-QUESTIONS_EXAMPLE = ('{"data_subtype": "val2014", "questions": [{"question_id":'
-                     ' 1, "image_id": 42, "question": "What color?"}]}')
-ANNOTATIONS_EXAMPLE = ('{"annotations": [{"question_id": 1, "answer_type": '
-                       '"other", "answers": [{"answer": "red"}, ...]}]}')
+QUESTIONS_EXAMPLE = (
+    '{"data_subtype": "val2014", "questions": [{"question_id":'
+    ' 1, "image_id": 42, "question": "What color?"}]}'
+)
+ANNOTATIONS_EXAMPLE = (
+    '{"annotations": [{"question_id": 1, "answer_type": '
+    '"other", "answers": [{"answer": "red"}, ...]}]}'
+)
 
 
 def image_names(image_id, data_subtype=None):
@@ -99,10 +103,12 @@ def read_vqa(questions_file, annotations_file, images_dir):
         `inputs` (`{"question": ...}`), `question_id`, `answers` (the
         human answers), `answer_type`.
     """
-    questions = load_json(questions_file, "VQA question file",
-                          ("questions",), QUESTIONS_EXAMPLE)
-    annotations = load_json(annotations_file, "VQA annotation file",
-                            ("annotations",), ANNOTATIONS_EXAMPLE)
+    questions = load_json(
+        questions_file, "VQA question file", ("questions",), QUESTIONS_EXAMPLE
+    )
+    annotations = load_json(
+        annotations_file, "VQA annotation file", ("annotations",), ANNOTATIONS_EXAMPLE
+    )
     subtype = questions.get("data_subtype") or annotations.get("data_subtype")
     truth = {}
     for k, entry in enumerate(annotations["annotations"]):
@@ -121,16 +127,21 @@ def read_vqa(questions_file, annotations_file, images_dir):
         answer, answer_where = truth[question_id]
         if image_id not in images:
             images[image_id] = find_image(
-                images_dir, image_names(image_id, subtype), f"{where} image")
-        examples.append({
-            "id": str(question_id),
-            "image": images[image_id],
-            "inputs": {"question": field(entry, "question", where)},
-            "question_id": question_id,
-            "answers": [field(a, "answer", f"{answer_where} answers")
-                        for a in field(answer, "answers", answer_where)],
-            "answer_type": answer.get("answer_type"),
-        })
+                images_dir, image_names(image_id, subtype), f"{where} image"
+            )
+        examples.append(
+            {
+                "id": str(question_id),
+                "image": images[image_id],
+                "inputs": {"question": field(entry, "question", where)},
+                "question_id": question_id,
+                "answers": [
+                    field(a, "answer", f"{answer_where} answers")
+                    for a in field(answer, "answers", answer_where)
+                ],
+                "answer_type": answer.get("answer_type"),
+            }
+        )
     return examples
 
 
@@ -153,8 +164,12 @@ class VQABenchmark(Benchmark):
     @classmethod
     def from_files(cls, annotations, images, questions=None):
         if questions is None:
-            data = load_json(annotations, "VQA annotation file",
-                             ("annotations",), ANNOTATIONS_EXAMPLE)
+            data = load_json(
+                annotations,
+                "VQA annotation file",
+                ("annotations",),
+                ANNOTATIONS_EXAMPLE,
+            )
             questions = default_questions_file(annotations, data)
             if questions is None:
                 raise UserInputError(
@@ -167,13 +182,17 @@ class VQABenchmark(Benchmark):
 
     def to_record(self, example, result, out_dir):
         answer = result_text(result, "answer")
-        return prediction_record(example, result,
-                                 question_id=example["question_id"],
-                                 answer=str(answer).strip())
+        return prediction_record(
+            example,
+            result,
+            question_id=example["question_id"],
+            answer=str(answer).strip(),
+        )
 
     def score(self, records, out_dir):
-        write_fields(os.path.join(out_dir, self.results_file), records,
-                     ("question_id", "answer"))
+        write_fields(
+            os.path.join(out_dir, self.results_file), records, ("question_id", "answer")
+        )
         truth = {ex["id"]: ex for ex in self.examples}
         by_type = {}
         scores = []

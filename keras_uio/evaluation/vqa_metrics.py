@@ -37,9 +37,18 @@ import re
 import string
 
 NUMBER_WORDS = {
-    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3",
-    "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
-    "nine": "9", "ten": "10",
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
 }
 ARTICLES = frozenset(("a", "an", "the"))
 
@@ -49,9 +58,28 @@ def _contractions():
     without the apostrophe ("its", "well", "were", "ill", "shell", ...)
     are left out."""
     table = {}
-    negated = ("are", "could", "did", "does", "do", "had", "has", "have",
-               "is", "might", "must", "need", "should", "was", "were",
-               "would", "ai", "ca", "wo", "sha")
+    negated = (
+        "are",
+        "could",
+        "did",
+        "does",
+        "do",
+        "had",
+        "has",
+        "have",
+        "is",
+        "might",
+        "must",
+        "need",
+        "should",
+        "was",
+        "were",
+        "would",
+        "ai",
+        "ca",
+        "wo",
+        "sha",
+    )
     for base in negated:
         table[f"{base}nt"] = f"{base}n't"
     for base in ("could", "would", "should", "might", "must"):
@@ -63,8 +91,21 @@ def _contractions():
         "ve": ("i", "you", "we", "they", "who", "what"),
         "ll": ("you", "they", "it", "that", "there", "who", "what"),
         "d": ("you", "they", "he", "it", "that", "there", "who", "what"),
-        "s": ("he", "she", "that", "there", "what", "where", "who", "how",
-              "here", "somebody", "someone", "nobody", "everyone"),
+        "s": (
+            "he",
+            "she",
+            "that",
+            "there",
+            "what",
+            "where",
+            "who",
+            "how",
+            "here",
+            "somebody",
+            "someone",
+            "nobody",
+            "everyone",
+        ),
     }
     for suffix, bases in suffixes.items():
         for base in bases:
@@ -120,11 +161,13 @@ def vqa_accuracy(answer, human_answers, always_normalize=True):
     >>> vqa_accuracy("two", humans), vqa_accuracy("3", humans)
     (0.6, 1.0)
     """
-    humans = [str(a).replace("\n", " ").replace("\t", " ").strip()
-              for a in human_answers]
+    humans = [
+        str(a).replace("\n", " ").replace("\t", " ").strip() for a in human_answers
+    ]
     if not humans:
-        raise ValueError("`human_answers` is empty: VQA accuracy needs at "
-                         "least one human answer.")
+        raise ValueError(
+            "`human_answers` is empty: VQA accuracy needs at least one human answer."
+        )
     predicted = str(answer).replace("\n", " ").replace("\t", " ").strip()
     if always_normalize or len(set(humans)) > 1:
         humans = [normalize_answer(a) for a in humans]

@@ -12,14 +12,40 @@ import numpy as np
 # The original's palette for segmentation-based generation (`uio/runner.py`)
 # starts with red twice and names the first one "white" (**quirk**).
 ORIGINAL_SEGMENTATION_COLORS = (
-    (255, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255),
-    (128, 128, 128), (255, 0, 255), (255, 255, 0), (0, 255, 255),
-    (192, 192, 192), (128, 0, 0), (128, 128, 0), (0, 128, 0), (0, 128, 128),
-    (0, 0, 128), (128, 0, 128),
+    (255, 0, 0),
+    (255, 0, 0),
+    (0, 255, 0),
+    (0, 0, 255),
+    (255, 255, 255),
+    (128, 128, 128),
+    (255, 0, 255),
+    (255, 255, 0),
+    (0, 255, 255),
+    (192, 192, 192),
+    (128, 0, 0),
+    (128, 128, 0),
+    (0, 128, 0),
+    (0, 128, 128),
+    (0, 0, 128),
+    (128, 0, 128),
 )
 ORIGINAL_SEGMENTATION_COLOR_NAMES = (
-    "white", "red", "lime", "blue", "white", "gray", "fuchsia", "yellow",
-    "aqua", "silver", "maroon", "olive", "green", "teal", "navy", "purple",
+    "white",
+    "red",
+    "lime",
+    "blue",
+    "white",
+    "gray",
+    "fuchsia",
+    "yellow",
+    "aqua",
+    "silver",
+    "maroon",
+    "olive",
+    "green",
+    "teal",
+    "navy",
+    "purple",
 )
 # The default palette: the original without its duplicated first entry.
 SEGMENTATION_COLORS = ORIGINAL_SEGMENTATION_COLORS[1:]
@@ -43,8 +69,7 @@ def _image01(image, name="image"):
         image = image.astype(np.float64) / 255.0
     elif not np.issubdtype(image.dtype, np.floating):
         raise ValueError(
-            f"`{name}` must be uint8 or float in [0, 1]. "
-            f"Received dtype: {image.dtype}"
+            f"`{name}` must be uint8 or float in [0, 1]. Received dtype: {image.dtype}"
         )
     if image.ndim == 2:
         image = image[..., None]
@@ -138,8 +163,9 @@ def _palette(colors, names):
     return colors, list(names)
 
 
-def segmentation_to_image(masks, labels, colors=SEGMENTATION_COLORS,
-                          color_names=SEGMENTATION_COLOR_NAMES):
+def segmentation_to_image(
+    masks, labels, colors=SEGMENTATION_COLORS, color_names=SEGMENTATION_COLOR_NAMES
+):
     """Instance masks -> colour image on black and the colour-to-class text.
 
     Args:
@@ -192,9 +218,13 @@ def remove_small_components(mask, min_size=8):
     return keep[labelled]
 
 
-def image_to_segmentation(image, colors=SEGMENTATION_COLORS,
-                          color_names=SEGMENTATION_COLOR_NAMES, text=None,
-                          min_size=8):
+def image_to_segmentation(
+    image,
+    colors=SEGMENTATION_COLORS,
+    color_names=SEGMENTATION_COLOR_NAMES,
+    text=None,
+    min_size=8,
+):
     """Colour image -> binary masks (nearest palette colour, cleaned).
 
     Each pixel is assigned to the nearest colour of `[black] + colors`; each

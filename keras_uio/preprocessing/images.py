@@ -242,8 +242,13 @@ def read_image(path):
             f"Cannot read image file {path!r}: it is not in an image format "
             "PIL can read."
         ) from None
-    except (OSError, EOFError, SyntaxError, struct.error,
-            Image.DecompressionBombError) as e:
+    except (
+        OSError,
+        EOFError,
+        SyntaxError,
+        struct.error,
+        Image.DecompressionBombError,
+    ) as e:
         raise ValueError(f"Cannot read image file {path!r}: {e}") from None
 
 
@@ -384,9 +389,14 @@ def normalize_image(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     return ((image - mean) / std).astype(np.float32)
 
 
-def preprocess_image(image, mask_region=None, size=ENCODER_IMAGE_SIZE,
-                     patch_size=PATCH_SIZE, mean=IMAGENET_MEAN,
-                     std=IMAGENET_STD):
+def preprocess_image(
+    image,
+    mask_region=None,
+    size=ENCODER_IMAGE_SIZE,
+    patch_size=PATCH_SIZE,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+):
     """Encoder image and patch mask for one image (or `None`).
 
     Args:
@@ -418,8 +428,7 @@ def preprocess_image(image, mask_region=None, size=ENCODER_IMAGE_SIZE,
     return normalize_image(pixels, mean, std), patch_mask
 
 
-def preprocess_target_image(image, size=TARGET_IMAGE_SIZE,
-                            patch_size=PATCH_SIZE):
+def preprocess_target_image(image, size=TARGET_IMAGE_SIZE, patch_size=PATCH_SIZE):
     """VQ-GAN target image in [-1, 1] and its patch mask.
 
     Returns:
@@ -461,8 +470,7 @@ def undo_image_preprocessing(image, original_size, interpolation="nearest"):
         h, w = (int(v) for v in original_size[:2])
     except (TypeError, ValueError):
         raise ValueError(
-            "`original_size` must be `(height, width)`. "
-            f"Received: {original_size!r}"
+            f"`original_size` must be `(height, width)`. Received: {original_size!r}"
         ) from None
     if h < 1 or w < 1:
         raise ValueError(
@@ -487,6 +495,5 @@ def undo_image_preprocessing(image, original_size, interpolation="nearest"):
     if interpolation == "bilinear":
         return resize_bilinear_antialias(image, (h, w)).astype(np.float32)
     raise ValueError(
-        "`interpolation` must be 'nearest' or 'bilinear'. "
-        f"Received: {interpolation!r}"
+        f"`interpolation` must be 'nearest' or 'bilinear'. Received: {interpolation!r}"
     )

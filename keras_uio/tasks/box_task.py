@@ -11,9 +11,7 @@ PARSERS = ("original", "lenient")
 
 def check_parser(parser):
     if parser not in PARSERS:
-        raise ValueError(
-            f"`parser` must be one of {PARSERS}. Received: {parser!r}"
-        )
+        raise ValueError(f"`parser` must be one of {PARSERS}. Received: {parser!r}")
     return parser
 
 
@@ -46,9 +44,7 @@ class BoxTask(Task):
         parsed = self._parse_regions(raw, size, per_region=4)
         result["boxes"] = parsed.boxes
         result["labels"] = parsed.labels
-        result["label_ids"] = (
-            parsed.label_ids if raw["token_ids"] is not None else None
-        )
+        result["label_ids"] = parsed.label_ids if raw["token_ids"] is not None else None
         result["errors"].extend(parsed.errors)
 
     def _decode_original(self, raw, result, image_size):
@@ -65,11 +61,11 @@ class BoxTask(Task):
         detok = raw["parse_detokenize"]
         result["boxes"] = boxes
         result["label_ids"] = (
-            [l.tolist() for l in label_ids] if raw["token_ids"] is not None
-            else None
+            [l.tolist() for l in label_ids] if raw["token_ids"] is not None else None
         )
         result["labels"] = (
-            None if detok is None
+            None
+            if detok is None
             else [as_str(detok(l.tolist())).strip() for l in label_ids]
         )
 

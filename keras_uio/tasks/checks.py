@@ -60,8 +60,7 @@ def check_box_in_image(box, image_size, name="region", clip=False):
         )
     if inside[2] <= inside[0] or inside[3] <= inside[1]:
         raise ValueError(
-            f"`{name}` {box.tolist()} has no area inside the {width}x{height} "
-            "image."
+            f"`{name}` {box.tolist()} has no area inside the {width}x{height} image."
         )
     return inside
 
@@ -91,9 +90,7 @@ def check_text(value, name):
     if isinstance(value, bytes):
         value = value.decode("utf-8")
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(
-            f"`{name}` must be a non-empty string. Received: {value!r}"
-        )
+        raise ValueError(f"`{name}` must be a non-empty string. Received: {value!r}")
     return value.strip()
 
 
@@ -103,8 +100,7 @@ def check_options(options, name="answer_options"):
         return None
     if isinstance(options, (str, bytes)):
         raise ValueError(
-            f"`{name}` must be a list of strings, not one string. "
-            f"Received: {options!r}"
+            f"`{name}` must be a list of strings, not one string. Received: {options!r}"
         )
     try:
         out = [check_text(o, f"{name}[{i}]") for i, o in enumerate(options)]

@@ -80,6 +80,4 @@ class DepthTask(Task):
             result["raw_image"], meta.get("image_size"), self.interpolation
         )
         result["image"] = image
-        result["depth"] = image_to_depth(
-            image, meta.get("max_depth", self.max_depth)
-        )
+        result["depth"] = image_to_depth(image, meta.get("max_depth", self.max_depth))

@@ -25,8 +25,7 @@ def check_mask(mask, image_size, name="mask"):
     mask = np.asarray(mask)
     if mask.ndim == 3 and mask.shape[-1] == 1:
         mask = mask[..., 0]
-    if mask.ndim != 2 or (image_size is not None
-                          and mask.shape != tuple(image_size)):
+    if mask.ndim != 2 or (image_size is not None and mask.shape != tuple(image_size)):
         raise ValueError(
             f"`{name}` must be a binary `[H, W]` mask of the image's size "
             f"{tuple(image_size) if image_size else ''}. Received shape: "

@@ -9,12 +9,12 @@ as location tokens in the prompt. Each joint comes back as
 
 import numpy as np
 
+from keras_uio.location_tokens import KEYPOINT_NAMES
 from keras_uio.tasks import original_parsers
 from keras_uio.tasks.box_task import check_parser
 from keras_uio.tasks.localization import LocalizationTask
 from keras_uio.tasks.registry import register_task
 from keras_uio.tasks.task import Task
-from keras_uio.location_tokens import KEYPOINT_NAMES
 
 
 @register_task
@@ -74,15 +74,15 @@ class KeypointTask(Task):
         self.parser = check_parser(parser)
         self.person_name = person_name
         self.person_task = LocalizationTask(
-            vocab=self.vocab, detokenize=self._detokenize, parser=parser,
+            vocab=self.vocab,
+            detokenize=self._detokenize,
+            parser=parser,
         )
 
     # ------------------------------------------------------- stage 1
     def encode_person_inputs(self, image):
         """Stage 1 inputs: localise `person_name` in `image`."""
-        return self.person_task.encode_inputs(
-            image=image, object_name=self.person_name
-        )
+        return self.person_task.encode_inputs(image=image, object_name=self.person_name)
 
     def decode_people(self, text, meta):
         """Stage 1 output -> `LocalizationTask` result (`"boxes"`)."""

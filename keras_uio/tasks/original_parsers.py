@@ -53,7 +53,7 @@ def tokens_to_regions(token_ids, image_size, vocab, per_region=4):
     bin_start, location_end = _layout(vocab)
     locations, labels, cur = [], [], 0
     while cur < len(ids) and ids[cur] != vocab.eos_id:
-        window = ids[cur: cur + per_region]
+        window = ids[cur : cur + per_region]
         if not np.all(window > bin_start):
             raise ValueError(
                 f"position {cur}: ids {window.tolist()} where "
@@ -76,8 +76,7 @@ def tokens_to_regions(token_ids, image_size, vocab, per_region=4):
     return labels, coords * (max(image_size) / 1000)
 
 
-def extract_keypoints(token_ids, image_size, vocab, detokenize,
-                      num_keypoints=17):
+def extract_keypoints(token_ids, image_size, vocab, detokenize, num_keypoints=17):
     """The original's keypoint reader.
 
     Returns:
@@ -158,8 +157,7 @@ def coarse_color_instances(image, min_size=10):
         found.append(("white", grey))
     dominant = rgb.argmax(-1)
     for c, name in enumerate(("red", "lime", "blue")):
-        mask = _drop_short_runs((dominant == c) & (np.abs(diff[:, c]) > 40),
-                                min_size)
+        mask = _drop_short_runs((dominant == c) & (np.abs(diff[:, c]) > 40), min_size)
         if mask is not None:
             found.append((name, mask))
     return [(name, m.reshape(shape)) for name, m in found]

@@ -25,8 +25,7 @@ def check_output_image(image, name="image"):
         return image.astype(np.float32) / 255.0
     if not np.issubdtype(image.dtype, np.floating):
         raise ValueError(
-            f"`{name}` must be float in [0, 1] or uint8. Received dtype: "
-            f"{image.dtype}"
+            f"`{name}` must be float in [0, 1] or uint8. Received dtype: {image.dtype}"
         )
     image = image.astype(np.float32)
     if not np.all(np.isfinite(image)):

@@ -85,8 +85,9 @@ def predict_tasks(
         raise ValueError(
             f"`num_decodes` must be an int >= 1. Received: {num_decodes!r}"
         )
-    runner = _Runner(model, num_decodes, greedy, seed, max_text_length,
-                     truncate, average_loss)
+    runner = _Runner(
+        model, num_decodes, greedy, seed, max_text_length, truncate, average_loss
+    )
     prepared = [runner.prepare(example, i) for i, example in enumerate(examples)]
     results = [None] * len(prepared)
     scored = [i for i, item in enumerate(prepared) if item.options is not None]
@@ -137,8 +138,9 @@ class _Item:
 
 
 class _Runner:
-    def __init__(self, model, num_decodes, greedy, seed, max_text_length,
-                 truncate, average_loss):
+    def __init__(
+        self, model, num_decodes, greedy, seed, max_text_length, truncate, average_loss
+    ):
         self.model = model
         self.tokenizer = model.preprocessor.tokenizer
         self.num_decodes, self.greedy, self.seed = num_decodes, greedy, seed
@@ -174,8 +176,11 @@ class _Runner:
                 model_inputs, truncate=self.truncate
             )
         except ValueError as e:
-            hint = (" (pass `truncate=True`, or `--truncate` on the command line)"
-                    if "sequence length" in str(e) else "")
+            hint = (
+                " (pass `truncate=True`, or `--truncate` on the command line)"
+                if "sequence length" in str(e)
+                else ""
+            )
             raise ValueError(
                 f"examples[{index}] (task {task.name!r}): {e}{hint}"
             ) from None
@@ -210,7 +215,9 @@ class _Runner:
     def generate(self, items, image, length):
         batch = {k: np.stack([it.inputs[k] for it in items]) for k in _INPUT_NAMES}
         return self.model.generate(
-            batch, max_text_length=length, image=image,
+            batch,
+            max_text_length=length,
+            image=image,
             **self.sampler_kwargs(image),
         )
 
@@ -250,7 +257,8 @@ class _Runner:
         for n, row in enumerate(ids):
             padded[0, n, : len(row)] = row
         scores = self.model.score(
-            {k: v[None] for k, v in item.inputs.items()}, padded,
+            {k: v[None] for k, v in item.inputs.items()},
+            padded,
             average_loss=self.average_loss,
         )
         losses = scores["loss"][0]

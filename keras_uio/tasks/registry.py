@@ -11,9 +11,7 @@ TASKS = {}
 def register_task(cls):
     """Class decorator: add a `Task` subclass to `TASKS` under `cls.name`."""
     if not cls.name or cls.name in TASKS:
-        raise ValueError(
-            f"Task name {cls.name!r} is empty or already registered."
-        )
+        raise ValueError(f"Task name {cls.name!r} is empty or already registered.")
     if cls.output_mode not in OUTPUT_MODES:
         raise ValueError(
             f"`output_mode` of task {cls.name!r} must be one of "

@@ -37,9 +37,7 @@ class RelationshipDetectionTask(TextTask):
     required = ("image", "subject_region", "object_region")
     optional = ("subject_name", "object_name")
     targets = ("relation",)
-    prompt_template = (
-        'What is the relationship between " {} " and " {} " ?'
-    )
+    prompt_template = 'What is the relationship between " {} " and " {} " ?'
     answer_key = "relation"
 
     def _side(self, inputs, meta, which):
@@ -52,13 +50,15 @@ class RelationshipDetectionTask(TextTask):
         return text
 
     def _prompt_args(self, inputs, meta):
-        return (self._side(inputs, meta, "subject"),
-                self._side(inputs, meta, "object"))
+        return (self._side(inputs, meta, "subject"), self._side(inputs, meta, "object"))
 
     def _targets(self, targets, inputs, meta):
         return {"target_text": check_text(targets["relation"], "relation")}
 
     def _decode(self, raw, result, meta):
         super()._decode(raw, result, meta)
-        result["triplet"] = (meta.get("subject_name"), result["relation"],
-                             meta.get("object_name"))
+        result["triplet"] = (
+            meta.get("subject_name"),
+            result["relation"],
+            meta.get("object_name"),
+        )

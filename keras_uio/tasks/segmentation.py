@@ -18,14 +18,36 @@ from keras_uio.tasks.task import Task
 # Instance colours of segmentation targets, in order. The first four are
 # the ones the original's "coarse colour" decoder separates.
 INSTANCE_COLORS = (
-    (255, 255, 255), (255, 0, 0), (0, 255, 0), (0, 0, 255),
-    (255, 255, 0), (255, 0, 255), (0, 255, 255), (128, 128, 128),
-    (128, 0, 0), (0, 128, 0), (0, 0, 128), (128, 128, 0),
-    (128, 0, 128), (0, 128, 128),
+    (255, 255, 255),
+    (255, 0, 0),
+    (0, 255, 0),
+    (0, 0, 255),
+    (255, 255, 0),
+    (255, 0, 255),
+    (0, 255, 255),
+    (128, 128, 128),
+    (128, 0, 0),
+    (0, 128, 0),
+    (0, 0, 128),
+    (128, 128, 0),
+    (128, 0, 128),
+    (0, 128, 128),
 )
 INSTANCE_COLOR_NAMES = (
-    "white", "red", "lime", "blue", "yellow", "fuchsia", "aqua", "gray",
-    "maroon", "green", "navy", "olive", "purple", "teal",
+    "white",
+    "red",
+    "lime",
+    "blue",
+    "yellow",
+    "fuchsia",
+    "aqua",
+    "gray",
+    "maroon",
+    "green",
+    "navy",
+    "olive",
+    "purple",
+    "teal",
 )
 DECODE_MODES = ("original", "coarse_color", "palette")
 
@@ -91,8 +113,9 @@ def coarse_color_masks(image, min_size=10):
     return out
 
 
-def palette_masks(image, colors=INSTANCE_COLORS,
-                  color_names=INSTANCE_COLOR_NAMES, min_size=10):
+def palette_masks(
+    image, colors=INSTANCE_COLORS, color_names=INSTANCE_COLOR_NAMES, min_size=10
+):
     """Nearest-colour masks: each pixel goes to the nearest of black and
     `colors`; each colour's pixels are opened with a 3x3 square (resizing
     leaves thin half-tone seams between colours, e.g. maroon between red
@@ -191,16 +214,15 @@ class SegmentationTask(Task):
                 result["raw_image"], self.min_size
             )
             result["raw_masks"] = [m for _, m in raw_found]
-            found = [
-                (name, self._to_input_frame(m, meta)) for name, m in raw_found
-            ]
+            found = [(name, self._to_input_frame(m, meta)) for name, m in raw_found]
         elif self.mode == "coarse_color":
             found = coarse_color_masks(image, self.min_size)
         else:
             found = palette_masks(image, min_size=self.min_size)
         shape = (0,) + image.shape[:2]
-        result["masks"] = (np.stack([m for _, m in found]) if found
-                           else np.zeros(shape, bool))
+        result["masks"] = (
+            np.stack([m for _, m in found]) if found else np.zeros(shape, bool)
+        )
         result["colors"] = [c for c, _ in found]
         result["labels"] = [meta.get("object_name")] * len(found)
 

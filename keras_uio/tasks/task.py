@@ -32,10 +32,11 @@ from keras_uio.tasks.checks import check_image
 from keras_uio.tasks.checks import check_options
 from keras_uio.tasks.outputs import check_output_image
 from keras_uio.tasks.outputs import text_to_parse_ids
-from keras_uio.vocab import Vocabulary
 from keras_uio.token_text import as_str
+from keras_uio.vocab import Vocabulary
 
 INTERPOLATIONS = ("nearest", "bilinear")
+
 
 class Task:
     """Base class of the Unified-IO tasks.
@@ -82,9 +83,15 @@ class Task:
     max_text_length = 32
     uses_image = True
 
-    def __init__(self, vocab=None, tokenizer=None, detokenize=None,
-                 prompt_template=None, interpolation="nearest",
-                 clip_regions=False):
+    def __init__(
+        self,
+        vocab=None,
+        tokenizer=None,
+        detokenize=None,
+        prompt_template=None,
+        interpolation="nearest",
+        clip_regions=False,
+    ):
         if vocab is None:
             vocab = getattr(tokenizer, "vocab", None) or Vocabulary()
         if not isinstance(vocab, Vocabulary):
@@ -97,15 +104,12 @@ class Task:
         if detokenize is None and tokenizer is not None:
             detokenize = tokenizer.detokenize
         if detokenize is not None and not callable(detokenize):
-            raise ValueError(
-                f"`detokenize` must be callable. Received: {detokenize!r}"
-            )
+            raise ValueError(f"`detokenize` must be callable. Received: {detokenize!r}")
         self._detokenize = detokenize
         if prompt_template is not None:
             if not isinstance(prompt_template, str):
                 raise ValueError(
-                    "`prompt_template` must be a string. Received: "
-                    f"{prompt_template!r}"
+                    f"`prompt_template` must be a string. Received: {prompt_template!r}"
                 )
             self.prompt_template = prompt_template
         if interpolation not in INTERPOLATIONS:
@@ -137,9 +141,7 @@ class Task:
 
     def check_inputs(self, inputs):
         """Validate inputs; returns `(clean inputs, meta)`."""
-        self._check_keys(
-            inputs, self.required + self.optional, self.required, "inputs"
-        )
+        self._check_keys(inputs, self.required + self.optional, self.required, "inputs")
         inputs = {k: v for k, v in inputs.items() if v is not None}
         meta = {"task": self.name, "image_size": None}
         if "image" in inputs:
@@ -215,16 +217,15 @@ class Task:
             raise ValueError(
                 f"`example` must be a dict. Received: {type(example).__name__}"
             )
-        allowed = (self.required + self.optional + self.targets
-                   + self.optional_targets)
-        self._check_keys(
-            example, allowed, self.required + self.targets, "example keys"
-        )
-        inputs = {k: example[k] for k in self.required + self.optional
-                  if k in example}
+        allowed = self.required + self.optional + self.targets + self.optional_targets
+        self._check_keys(example, allowed, self.required + self.targets, "example keys")
+        inputs = {k: example[k] for k in self.required + self.optional if k in example}
         model_inputs, meta = self.encode_inputs(**inputs)
-        targets = {k: example[k] for k in self.targets + self.optional_targets
-                   if example.get(k) is not None}
+        targets = {
+            k: example[k]
+            for k in self.targets + self.optional_targets
+            if example.get(k) is not None
+        }
         out = dict(model_inputs)
         out.update(self._targets(targets, inputs, meta))
         return out
@@ -260,8 +261,11 @@ class Task:
             text = ""
         if hasattr(text, "numpy"):
             text = text.numpy()
-        if isinstance(text, np.ndarray) and text.dtype.kind in "SUO" and (
-                text.ndim == 0 or text.size == 1):
+        if (
+            isinstance(text, np.ndarray)
+            and text.dtype.kind in "SUO"
+            and (text.ndim == 0 or text.size == 1)
+        ):
             text = text.reshape(-1)[0]
         if isinstance(text, bytes):
             text = text.decode("utf-8")
@@ -271,13 +275,16 @@ class Task:
             text = re.split(r"</s>|<pad>", text)[0]  # stop at EOS / pad
             ids, detok, errors = text_to_parse_ids(text, self.vocab)
             region_ids = np.append(ids, self.vocab.eos_id) if ended else ids
-            return {"token_ids": None, "text": text.strip(),
-                    "region_ids": region_ids,
-                    "parse_ids": ids, "parse_detokenize": detok,
-                    "errors": errors}
+            return {
+                "token_ids": None,
+                "text": text.strip(),
+                "region_ids": region_ids,
+                "parse_ids": ids,
+                "parse_detokenize": detok,
+                "errors": errors,
+            }
         ids = np.asarray(text)
-        if ids.ndim != 1 or (ids.size and not np.issubdtype(
-                ids.dtype, np.integer)):
+        if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
             raise ValueError(
                 f"Task {self.name!r}: generated text must be a string or a "
                 "1-D sequence of integer ids (one example; use "
@@ -291,17 +298,17 @@ class Task:
         ids = ids[start:]
         eos = np.flatnonzero(ids == self.vocab.eos_id)
         region_ids = ids[: eos[0] + 1] if eos.size else ids
-        stop = np.flatnonzero(
-            (ids == self.vocab.eos_id) | (ids == self.vocab.pad_id)
-        )
+        stop = np.flatnonzero((ids == self.vocab.eos_id) | (ids == self.vocab.pad_id))
         ids = ids[: stop[0]] if stop.size else ids
         out_text = self.detokenize(ids) if self.can_detokenize else None
-        return {"token_ids": ids.tolist(), "text": out_text,
-                "region_ids": region_ids,
-                "parse_ids": ids,
-                "parse_detokenize": (self.detokenize if self.can_detokenize
-                                     else None),
-                "errors": errors}
+        return {
+            "token_ids": ids.tolist(),
+            "text": out_text,
+            "region_ids": region_ids,
+            "parse_ids": ids,
+            "parse_detokenize": (self.detokenize if self.can_detokenize else None),
+            "errors": errors,
+        }
 
     def decode(self, text=None, image=None, meta=None, image_codes=None):
         """Generated output -> structured prediction.

@@ -35,8 +35,10 @@ class TextQATask(TextTask):
     uses_image = False
 
     def _prompt_args(self, inputs, meta):
-        return (check_text(inputs["question"], "question"),
-                check_text(inputs["context"], "context"))
+        return (
+            check_text(inputs["question"], "question"),
+            check_text(inputs["context"], "context"),
+        )
 
     def _targets(self, targets, inputs, meta):
         return {"target_text": check_text(targets["answer"], "answer")}

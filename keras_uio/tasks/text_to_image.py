@@ -54,8 +54,11 @@ class TextToImageTask(Task):
         return (check_text(inputs["description"], "description"),)
 
     def _targets(self, targets, inputs, meta):
-        return {"target_image": prepare_image(
-            targets["target_image"], name="target_image").astype("float32")}
+        return {
+            "target_image": prepare_image(
+                targets["target_image"], name="target_image"
+            ).astype("float32")
+        }
 
     def _decode(self, raw, result, meta):
         result["image"] = to_input_frame(

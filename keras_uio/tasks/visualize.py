@@ -16,8 +16,16 @@ import numpy as np
 from PIL import Image
 from PIL import ImageDraw
 
-COLORS = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48),
-          (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60)]
+COLORS = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+]
 
 
 def _uint8(image):
@@ -48,11 +56,15 @@ def draw_result(image, result):
     if boxes is None and result.get("box") is not None:
         boxes = [result["box"]]
     labels = result.get("labels") or []
-    for i, box in enumerate(np.asarray(boxes if boxes is not None else []).reshape(-1, 4)):
+    for i, box in enumerate(
+        np.asarray(boxes if boxes is not None else []).reshape(-1, 4)
+    ):
         color = COLORS[i % len(COLORS)]
         draw.rectangle([float(v) for v in box], outline=color, width=2)
         if i < len(labels):
-            draw.text((float(box[0]) + 2, float(box[1]) + 1), str(labels[i]), fill=color)
+            draw.text(
+                (float(box[0]) + 2, float(box[1]) + 1), str(labels[i]), fill=color
+            )
     points = result.get("keypoints")
     if points is not None:
         for person in np.asarray(points, float).reshape(-1, 17, 3):
@@ -67,7 +79,9 @@ def draw_result(image, result):
         for i, mask in enumerate(masks):
             mask = np.asarray(mask, bool)
             if mask.shape == layer.shape[:2]:
-                layer[mask] = (0.5 * layer[mask] + 0.5 * np.array(COLORS[i % 8])).astype(np.uint8)
+                layer[mask] = (
+                    0.5 * layer[mask] + 0.5 * np.array(COLORS[i % 8])
+                ).astype(np.uint8)
         base = Image.fromarray(layer)
     for key in ("image", "depth", "normals"):
         value = result.get(key)
@@ -86,7 +100,8 @@ def to_json(value):
     """Arrays -> lists, NumPy scalars -> Python; large images are dropped."""
     if isinstance(value, dict):
         return {
-            k: to_json(v) for k, v in value.items()
+            k: to_json(v)
+            for k, v in value.items()
             if not (isinstance(v, np.ndarray) and v.ndim >= 2 and v.size > 4096)
         }
     if isinstance(value, (list, tuple)):

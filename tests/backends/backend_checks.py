@@ -60,7 +60,10 @@ def backbone_inputs(io):
 
 def blank_inputs(backbone, batch=1):
     """Encoder inputs of a short prompt and a blank, fully visible image."""
-    size, patches = backbone.image_size, (backbone.image_size // backbone.patch_size) ** 2
+    size, patches = (
+        backbone.image_size,
+        (backbone.image_size // backbone.patch_size) ** 2,
+    )
     return {
         "text_encoder_inputs": np.tile([[5, 6, 1]], (batch, 1)),
         "image_encoder_inputs": np.zeros((batch, size, size, 3), "float32"),
@@ -113,11 +116,15 @@ def check_parity(state):
 
     return {
         "encoder": error(encoded, "out/enc_encoded", valid),
-        "text_logits": error(outputs["text_logits"], "out/dec_text_logits", targets > 0),
+        "text_logits": error(
+            outputs["text_logits"], "out/dec_text_logits", targets > 0
+        ),
         "image_logits": error(outputs["image_logits"], "out/dec_image_logits"),
         "codes_error": codes_error,
         "codes_tied": len(ties),
-        "vqgan_decoded": float(np.abs(decoded - io["out/vae_decoded_from_codes"]).max()),
+        "vqgan_decoded": float(
+            np.abs(decoded - io["out/vae_decoded_from_codes"]).max()
+        ),
     }
 
 
@@ -159,11 +166,15 @@ def check_greedy(state):
         return cache[index]
 
     text_diverged = assert_greedy_tokens_match(
-        out["text_tokens"], io["out/gen_text_tokens"], lambda: logits(0),
+        out["text_tokens"],
+        io["out/gen_text_tokens"],
+        lambda: logits(0),
         name="text tokens",
     )
     image_diverged = assert_greedy_tokens_match(
-        out["image_tokens"], io["out/gen_image_tokens"], lambda: logits(1),
+        out["image_tokens"],
+        io["out/gen_image_tokens"],
+        lambda: logits(1),
         name="image tokens",
     )
     same = ~np.isin(np.arange(2), list(text_diverged) + list(image_diverged))
@@ -192,8 +203,12 @@ def check_samplers(state):
         ("top_k", {"k": 3, "allowed_ids": allowed}),
         ("top_p", {"p": 0.8, "temperature": 0.7}),
     ):
-        first = model.generate(inputs, max_text_length=6, sampler=name, seed=7, **kwargs)
-        again = model.generate(inputs, max_text_length=6, sampler=name, seed=7, **kwargs)
+        first = model.generate(
+            inputs, max_text_length=6, sampler=name, seed=7, **kwargs
+        )
+        again = model.generate(
+            inputs, max_text_length=6, sampler=name, seed=7, **kwargs
+        )
         tokens = first["text_tokens"]
         sampled[name] = {
             "seeded": bool(np.array_equal(tokens, again["text_tokens"])),
@@ -207,19 +222,20 @@ def check_samplers(state):
     # instead of the reference model's 256 keep this quick.
     bundled = state["bundled"]
     image = bundled.generate(
-        blank_inputs(bundled.backbone, batch=2), max_text_length=4, image=True,
-        sampler="top_p", p=0.9, seed=3,
+        blank_inputs(bundled.backbone, batch=2),
+        max_text_length=4,
+        image=True,
+        sampler="top_p",
+        p=0.9,
+        seed=3,
     )
     codes = image["image_tokens"]
     return {
-        "beam_beats_greedy": bool(
-            (beams["scores"] >= greedy["scores"] - 1e-4).all()
-        ),
+        "beam_beats_greedy": bool((beams["scores"] >= greedy["scores"] - 1e-4).all()),
         "beams_sorted": bool((np.diff(beams["beam_scores"], axis=1) <= 1e-6).all()),
         "sampled": sampled,
         "image_codes_in_range": bool(
-            codes.min() >= 0
-            and codes.max() < bundled.backbone.image_vocabulary_size
+            codes.min() >= 0 and codes.max() < bundled.backbone.image_vocabulary_size
         ),
         "image_shape": list(image["image"].shape),
     }
@@ -316,7 +332,10 @@ def _word_tokenizer(sentences, image_codes):
         model_writer=proto,
         model_type="word",
         vocab_size=24,
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
         hard_vocab_limit=False,
         minloglevel=2,
     )
@@ -337,7 +356,10 @@ def _fit_data():
     captions = [{"image": image(c, 8), "caption": f"a {c} square"} for c in colors]
     yy, xx = np.mgrid[:32, :32]
     depth = [
-        {"image": image(c, 4 * i), "depth": np.clip(1 + i + 0.1 * xx + 0 * yy, 0.5, 9.5)}
+        {
+            "image": image(c, 4 * i),
+            "depth": np.clip(1 + i + 0.1 * xx + 0 * yy, 0.5, 9.5),
+        }
         for i, c in enumerate(colors)
     ]
     sentences = [
@@ -357,16 +379,30 @@ def check_fit(state):
     codes = 16
     tokenizer = _word_tokenizer(sentences, codes)
     vqgan = keras_uio.VQGAN(
-        image_size=32, channels=8, channel_multipliers=[1, 1, 1, 1],
-        num_res_blocks=1, attention_resolutions=[], z_channels=4,
-        codebook_size=codes, embed_dim=4, norm_groups=4,
+        image_size=32,
+        channels=8,
+        channel_multipliers=[1, 1, 1, 1],
+        num_res_blocks=1,
+        attention_resolutions=[],
+        z_channels=4,
+        codebook_size=codes,
+        embed_dim=4,
+        norm_groups=4,
     )
     backbone = keras_uio.UnifiedIOBackbone(
         vocabulary_size=tokenizer.vocab.text_vocab_size,
-        image_vocabulary_size=codes, hidden_dim=32, num_heads=2, head_dim=16,
-        num_encoder_layers=1, num_decoder_layers=1, intermediate_dim=64,
-        image_size=32, patch_size=8, max_encoder_text_length=16,
-        max_decoder_text_length=8, max_decoder_image_length=vqgan.num_codes,
+        image_vocabulary_size=codes,
+        hidden_dim=32,
+        num_heads=2,
+        head_dim=16,
+        num_encoder_layers=1,
+        num_decoder_layers=1,
+        intermediate_dim=64,
+        image_size=32,
+        patch_size=8,
+        max_encoder_text_length=16,
+        max_decoder_text_length=8,
+        max_decoder_image_length=vqgan.num_codes,
     )
     converter = keras_uio.UnifiedIOImageConverter
     preprocessor = keras_uio.UnifiedIOPreprocessor(
@@ -383,7 +419,9 @@ def check_fit(state):
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     history = model.fit(
         mixture.as_tf_dataset(preprocessor, batch_size=6),
-        steps_per_epoch=5, epochs=4, verbose=0,
+        steps_per_epoch=5,
+        epochs=4,
+        verbose=0,
     ).history
     return {k: history[k] for k in ("loss", "text_loss", "image_loss")}
 
@@ -403,7 +441,8 @@ def easy_vqa_examples(records):
         examples += [
             {"task": "captioning", "image": image},
             {
-                "task": "image_classification", "image": image,
+                "task": "image_classification",
+                "image": image,
                 "answer_options": list(easy_vqa.SHAPES),
             },
             {"task": "localization", "image": image, "object_name": record["shape"]},
@@ -425,7 +464,8 @@ def check_bundled(state):
         "token_ids": [np.asarray(r["token_ids"]).tolist() for r in results],
         "boxes": [
             np.round(np.asarray(r["boxes"], float), 3).tolist()
-            for r in results if "boxes" in r
+            for r in results
+            if "boxes" in r
         ],
     }
 

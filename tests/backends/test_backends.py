@@ -54,11 +54,17 @@ GRADIENT_BOUND = 1e-4
 def _start(backend, out_dir, checks=()):
     env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [
-        sys.executable, str(HERE / "backend_checks.py"), str(REFERENCE),
-        str(out_dir), *checks,
+        sys.executable,
+        str(HERE / "backend_checks.py"),
+        str(REFERENCE),
+        str(out_dir),
+        *checks,
     ]
     return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
 

@@ -63,7 +63,10 @@ def test_mismatched_parameter_is_named(reference_checkpoint, tmp_path):
     )
     bad = tmp_path / "mismatch.bin"
     bad.write_bytes(msgpack.packb(tree))
-    with pytest.raises(ValueError, match="'encoder/layers_1/attention/query/kernel' has shape \\(64, 40\\)"):
+    with pytest.raises(
+        ValueError,
+        match="'encoder/layers_1/attention/query/kernel' has shape \\(64, 40\\)",
+    ):
         load_checkpoint(str(bad), progress=False)
 
 
@@ -72,7 +75,9 @@ def test_missing_and_unexpected_parameters(reference_checkpoint, tmp_path):
     del tree["decoder"]["layers_0"]["mlp"]["wo"]
     path = tmp_path / "missing.bin"
     path.write_bytes(msgpack.packb(tree))
-    with pytest.raises(ValueError, match="lacks parameter 'decoder/layers_0/mlp/wo/kernel'"):
+    with pytest.raises(
+        ValueError, match="lacks parameter 'decoder/layers_0/mlp/wo/kernel'"
+    ):
         load_checkpoint(str(path), progress=False)
     tree = _reference_tree(reference_checkpoint)
     tree["encoder"]["extra"] = {"kernel": _leaf((2,), "float32", bytes(8))}

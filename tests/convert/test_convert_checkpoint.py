@@ -2,19 +2,18 @@
 
 import json
 
-import pytest
-
 import keras_hub
 import numpy as np
-from tests.conftest import backbone_inputs
+import pytest
 
 from keras_uio import VQGAN
 from keras_uio import UnifiedIOBackbone
 from keras_uio.cli import main
+from keras_uio.convert.checkpoint import read_checkpoint_shapes
 from keras_uio.convert.convert_checkpoint import convert_checkpoint
 from keras_uio.convert.unified_io_weights import backbone_config_from_shapes
-from keras_uio.convert.checkpoint import read_checkpoint_shapes
 from keras_uio.testing import assert_vqgan_codes_match
+from tests.conftest import backbone_inputs
 
 
 def test_config_inferred_from_shapes(reference_checkpoint):
@@ -35,7 +34,9 @@ def test_config_inferred_from_shapes(reference_checkpoint):
     assert config["num_segments"] == model["num_seg_emb"]
 
 
-def test_cli_convert_writes_a_loadable_preset(reference_checkpoint, reference_io, tmp_path, capsys):
+def test_cli_convert_writes_a_loadable_preset(
+    reference_checkpoint, reference_io, tmp_path, capsys
+):
     out = tmp_path / "uio_tiny"
     assert main(["convert", str(reference_checkpoint), str(out)]) == 0
     assert "Converted" in capsys.readouterr().out
@@ -57,9 +58,13 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     assert "does not exist" in err or "No checkpoint at" in err
 
 
-def test_vocabulary_must_match_the_checkpoint(reference_checkpoint, tiny_proto, tmp_path):
+def test_vocabulary_must_match_the_checkpoint(
+    reference_checkpoint, tiny_proto, tmp_path
+):
     spm_path = tmp_path / "spiece.model"
     spm_path.write_bytes(tiny_proto)  # a few dozen pieces; the model has 1152 text ids
     with pytest.raises(ValueError, match=r"gives \d+ text ids .* checkpoint has 1152"):
-        convert_checkpoint(str(reference_checkpoint), str(tmp_path / "out"), vocabulary=str(spm_path))
+        convert_checkpoint(
+            str(reference_checkpoint), str(tmp_path / "out"), vocabulary=str(spm_path)
+        )
     assert not (tmp_path / "out").exists()  # fails before any work

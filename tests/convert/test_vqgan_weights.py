@@ -46,7 +46,10 @@ def test_variable_map_covers_checkpoint_exactly(vae_shapes):
     assert len(variables) == len(vqgan.weights)
     # Decoder levels are named from the lowest resolution up.
     assert variables[("decoder", "up_0_attn_0", "q", "kernel")].shape == (
-        1, 1, 64, 64,
+        1,
+        1,
+        64,
+        64,
     )
     assert ("decoder", "up_4_upsample", "conv", "kernel") not in variables
     assert variables[("encoder", "norm_out", "scale")].shape == (64,)

@@ -49,14 +49,16 @@ def test_vqa_without_question_file(tmp_path, easyvqa_files):
 def test_vqa_question_without_answers(tmp_path, easyvqa_files):
     empty = _write(tmp_path / "a.json", {"annotations": []})
     with pytest.raises(UserInputError, match="has no entry in the annotation"):
-        load_benchmark("vqa", empty, easyvqa_files["images"],
-                       questions=easyvqa_files["questions"])
+        load_benchmark(
+            "vqa", empty, easyvqa_files["images"], questions=easyvqa_files["questions"]
+        )
 
 
 def test_options_and_tasks_are_checked(easyvqa_files):
     with pytest.raises(UserInputError, match="takes no split option"):
-        load_benchmark("vqa", easyvqa_files["vqa"], easyvqa_files["images"],
-                       split="val")
+        load_benchmark(
+            "vqa", easyvqa_files["vqa"], easyvqa_files["images"], split="val"
+        )
     with pytest.raises(UserInputError, match="No benchmark reader"):
         load_benchmark("text_to_image", easyvqa_files["vqa"], ".")
     with pytest.raises(UserInputError, match="needs an annotation file"):
@@ -66,23 +68,34 @@ def test_options_and_tasks_are_checked(easyvqa_files):
 # ------------------------------------------------------------------ COCO
 def test_coco_errors_name_file_and_field(tmp_path):
     blank_png(tmp_path / "a.png")
-    bad = _write(tmp_path / "captions.json", {
-        "images": [{"id": 1, "file_name": "a.png"}],
-        "annotations": [{"id": 1, "image_id": 1, "text": "a dog"}]})
+    bad = _write(
+        tmp_path / "captions.json",
+        {
+            "images": [{"id": 1, "file_name": "a.png"}],
+            "annotations": [{"id": 1, "image_id": 1, "text": "a dog"}],
+        },
+    )
     with pytest.raises(UserInputError, match=r"annotations\[0\] has no 'caption'"):
         load_benchmark("captioning", bad, str(tmp_path))
-    missing = _write(tmp_path / "missing.json", {
-        "images": [{"id": 1, "file_name": "b.png"}], "annotations": []})
+    missing = _write(
+        tmp_path / "missing.json",
+        {"images": [{"id": 1, "file_name": "b.png"}], "annotations": []},
+    )
     with pytest.raises(FileNotFoundError, match="b.png"):
         load_benchmark("captioning", missing, str(tmp_path))
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(UserInputError, match="not valid JSON"):
         load_benchmark("captioning", str(tmp_path / "broken.json"), str(tmp_path))
-    boxes_only = _write(tmp_path / "boxes.json", {
-        "images": [{"id": 1, "file_name": "a.png"}],
-        "categories": [{"id": 1, "name": "cat"}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
-                         "bbox": [0, 0, 2, 2]}]})
+    boxes_only = _write(
+        tmp_path / "boxes.json",
+        {
+            "images": [{"id": 1, "file_name": "a.png"}],
+            "categories": [{"id": 1, "name": "cat"}],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 2, 2]}
+            ],
+        },
+    )
     with pytest.raises(UserInputError, match="no 'segmentation' field"):
         load_benchmark("segmentation", boxes_only, str(tmp_path))
     no_images = _write(tmp_path / "x.json", {"annotations": []})
@@ -91,37 +104,56 @@ def test_coco_errors_name_file_and_field(tmp_path):
 
 
 def test_segmentation_examples_per_present_class(easyvqa_files, easyvqa_records):
-    bench = load_benchmark("segmentation", easyvqa_files["instances"],
-                           easyvqa_files["images"])
+    bench = load_benchmark(
+        "segmentation", easyvqa_files["instances"], easyvqa_files["images"]
+    )
     assert [ex["inputs"]["object_name"] for ex in bench.examples] == [
-        r["shape"] for r in easyvqa_records]
+        r["shape"] for r in easyvqa_records
+    ]
 
 
 # ---------------------------------------------------------------- RefCOCO
 def test_refs_boxes_sentences_and_splits(tmp_path):
     blank_png(tmp_path / "a.png")
-    path = _write(tmp_path / "refs.json", {
-        "images": [{"id": 1, "file_name": "a.png"}],
-        "annotations": [{"id": 9, "image_id": 1, "bbox": [1, 2, 3, 4]}],
-        "refs": [
-            {"ref_id": 0, "image_id": 1, "ann_id": 9, "split": "testA",
-             "sentences": [{"sent_id": 5, "sent": "left man"},
-                           {"sent_id": 6, "raw": "The left man."}]},
-            {"ref_id": 1, "image_id": 1, "ann_id": 9, "split": "val",
-             "bbox": [0, 0, 2, 2], "sentences": ["the cup"]},
-        ]})
+    path = _write(
+        tmp_path / "refs.json",
+        {
+            "images": [{"id": 1, "file_name": "a.png"}],
+            "annotations": [{"id": 9, "image_id": 1, "bbox": [1, 2, 3, 4]}],
+            "refs": [
+                {
+                    "ref_id": 0,
+                    "image_id": 1,
+                    "ann_id": 9,
+                    "split": "testA",
+                    "sentences": [
+                        {"sent_id": 5, "sent": "left man"},
+                        {"sent_id": 6, "raw": "The left man."},
+                    ],
+                },
+                {
+                    "ref_id": 1,
+                    "image_id": 1,
+                    "ann_id": 9,
+                    "split": "val",
+                    "bbox": [0, 0, 2, 2],
+                    "sentences": ["the cup"],
+                },
+            ],
+        },
+    )
     bench = load_benchmark("referring_expression", path, str(tmp_path))
-    assert [(ex["id"], ex["inputs"]["expression"], ex["box"])
-            for ex in bench.examples] == [
+    assert [
+        (ex["id"], ex["inputs"]["expression"], ex["box"]) for ex in bench.examples
+    ] == [
         ("5", "left man", [1.0, 2.0, 4.0, 6.0]),
         ("6", "The left man.", [1.0, 2.0, 4.0, 6.0]),
-        ("1_0", "the cup", [0.0, 0.0, 2.0, 2.0])]
-    only_val = load_benchmark("referring_expression", path, str(tmp_path),
-                              split="val")
+        ("1_0", "the cup", [0.0, 0.0, 2.0, 2.0]),
+    ]
+    only_val = load_benchmark("referring_expression", path, str(tmp_path), split="val")
     assert len(only_val) == 1
     with pytest.raises(UserInputError, match=r"'testA', 'val'"):
-        load_benchmark("referring_expression", path, str(tmp_path),
-                       split="testB")
+        load_benchmark("referring_expression", path, str(tmp_path), split="testB")
 
 
 # ---------------------------------------------------------- image folders
@@ -151,8 +183,10 @@ def test_depth_folder_pairs_and_scores(tmp_path):
     bench = load_benchmark("depth", str(depth), str(images))
     out = tmp_path / "out"
     out.mkdir()
-    records = [bench.to_record(ex, {"depth": np.full((4, 6), 3.0)}, str(out))
-               for ex in bench.examples]
+    records = [
+        bench.to_record(ex, {"depth": np.full((4, 6), 3.0)}, str(out))
+        for ex in bench.examples
+    ]
     metrics = bench.score(records, str(out))
     assert metrics["depth_rmse"] == pytest.approx(1.0)
     assert metrics["depth_abs_rel"] == pytest.approx((0.5 + 0.25) / 2)
@@ -174,7 +208,7 @@ def test_surface_normals_folder(tmp_path):
     bench = load_benchmark("surface_normals", str(normals), str(images))
     record = bench.to_record(bench.examples[0], {"normals": up}, str(tmp_path))
     metrics = bench.score([record], str(tmp_path))
-    assert metrics["mean_angle_error"] < 1.0       # 8-bit PNG rounding
+    assert metrics["mean_angle_error"] < 1.0  # 8-bit PNG rounding
     assert metrics["within_11.25"] == 1.0
 
 
@@ -206,15 +240,30 @@ def test_runner_resumes_and_refuses_another_run(tmp_path, easyvqa_files):
     bench = load_benchmark("vqa", easyvqa_files["vqa"], easyvqa_files["images"])
     out = str(tmp_path / "out")
     model = Parrot()
-    first = run_evaluation(model, bench, out, batch_size=3, limit=5,
-                           progress=False, run_info={"preset": "p"})
+    first = run_evaluation(
+        model,
+        bench,
+        out,
+        batch_size=3,
+        limit=5,
+        progress=False,
+        run_info={"preset": "p"},
+    )
     assert [n for n, _ in model.calls] == [3, 2]
     assert model.calls[0][1]["greedy"] is False
     assert first["num_predicted"] == 5
-    more = run_evaluation(model, bench, out, batch_size=3, limit=7,
-                          progress=False, run_info={"preset": "p"})
+    more = run_evaluation(
+        model,
+        bench,
+        out,
+        batch_size=3,
+        limit=7,
+        progress=False,
+        run_info={"preset": "p"},
+    )
     assert [n for n, _ in model.calls] == [3, 2, 2]
     assert more["num_predicted"] == 2 and more["num_examples"] == 7
     with pytest.raises(UserInputError, match="another run"):
-        run_evaluation(model, bench, out, limit=7, progress=False,
-                       run_info={"preset": "other"})
+        run_evaluation(
+            model, bench, out, limit=7, progress=False, run_info={"preset": "other"}
+        )

@@ -21,10 +21,27 @@ from keras_uio.models.unified_io import unified_io
 
 
 def _evaluate(capsys, task, annotations, images, out, *extra):
-    code = cli.main([
-        "evaluate", "--preset", "uio_tiny_easyvqa", "--task", task,
-        "--annotations", annotations, "--images", images, "--out", str(out),
-        "--limit", "4", "--batch-size", "4", "--greedy", *extra])
+    code = cli.main(
+        [
+            "evaluate",
+            "--preset",
+            "uio_tiny_easyvqa",
+            "--task",
+            task,
+            "--annotations",
+            annotations,
+            "--images",
+            images,
+            "--out",
+            str(out),
+            "--limit",
+            "4",
+            "--batch-size",
+            "4",
+            "--greedy",
+            *extra,
+        ]
+    )
     printed, errors = capsys.readouterr()
     assert code == 0, errors
     with open(out / "metrics.json") as f:
@@ -35,8 +52,7 @@ def _lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_vqa_writes_metrics_and_resumes(tmp_path, capsys, easyvqa_files,
-                                        counted_calls):
+def test_vqa_writes_metrics_and_resumes(tmp_path, capsys, easyvqa_files, counted_calls):
     out = tmp_path / "vqa"
     args = ("vqa", easyvqa_files["vqa"], easyvqa_files["images"], out)
     metrics, printed = _evaluate(capsys, *args)
@@ -56,7 +72,7 @@ def test_vqa_writes_metrics_and_resumes(tmp_path, capsys, easyvqa_files,
 
     counted_calls.clear()
     again, _ = _evaluate(capsys, *args)
-    assert counted_calls == []                 # nothing recomputed
+    assert counted_calls == []  # nothing recomputed
     assert again["num_predicted"] == 0
     assert again["vqa_accuracy"] == metrics["vqa_accuracy"]
     assert len(_lines(out / "predictions.jsonl")) == 4
@@ -66,8 +82,9 @@ def test_captioning(tmp_path, capsys, monkeypatch, easyvqa_files, counted_calls)
     # Without java: METEOR alone would load for ~20 s.
     monkeypatch.setattr(caption_scorers, "java_available", lambda: False)
     out = tmp_path / "captions"
-    metrics, _ = _evaluate(capsys, "captioning", easyvqa_files["captions"],
-                           easyvqa_files["images"], out)
+    metrics, _ = _evaluate(
+        capsys, "captioning", easyvqa_files["captions"], easyvqa_files["images"], out
+    )
     assert metrics["num_images"] == 4
     # Captions like "a red triangle": 3 words, so no 4-grams and a
     # near-zero BLEU-4; the model gets most words right.
@@ -82,9 +99,13 @@ def test_captioning(tmp_path, capsys, monkeypatch, easyvqa_files, counted_calls)
 
 def test_object_detection(tmp_path, capsys, easyvqa_files, counted_calls):
     out = tmp_path / "detection"
-    metrics, _ = _evaluate(capsys, "object_detection",
-                           easyvqa_files["instances"], easyvqa_files["images"],
-                           out)
+    metrics, _ = _evaluate(
+        capsys,
+        "object_detection",
+        easyvqa_files["instances"],
+        easyvqa_files["images"],
+        out,
+    )
     assert metrics["num_images"] == 4
     assert 0.0 <= metrics["AP"] <= metrics["AP50"] <= 1.0
     with open(out / "detection_results.json") as f:
@@ -96,9 +117,15 @@ def test_object_detection(tmp_path, capsys, easyvqa_files, counted_calls):
 
 def test_referring_expression(tmp_path, capsys, easyvqa_files, counted_calls):
     out = tmp_path / "refs"
-    metrics, _ = _evaluate(capsys, "referring_expression",
-                           easyvqa_files["refs"], easyvqa_files["images"], out,
-                           "--split", "val")
+    metrics, _ = _evaluate(
+        capsys,
+        "referring_expression",
+        easyvqa_files["refs"],
+        easyvqa_files["images"],
+        out,
+        "--split",
+        "val",
+    )
     assert metrics["num_sentences"] == 4
     assert 0.0 <= metrics["refexp_accuracy"] <= 1.0
     assert 0.0 <= metrics["mean_iou"] <= 1.0
@@ -108,8 +135,9 @@ def test_referring_expression(tmp_path, capsys, easyvqa_files, counted_calls):
 @pytest.mark.slow  # image generation: ~20 s more on one CPU core
 def test_segmentation(tmp_path, capsys, easyvqa_files, counted_calls):
     out = tmp_path / "segmentation"
-    metrics, _ = _evaluate(capsys, "segmentation", easyvqa_files["instances"],
-                           easyvqa_files["images"], out)
+    metrics, _ = _evaluate(
+        capsys, "segmentation", easyvqa_files["instances"], easyvqa_files["images"], out
+    )
     assert metrics["num_examples"] == 4
     assert 0.0 <= metrics["mean_iou"] <= 1.0
     assert 0.0 <= metrics["overall_iou"] <= 1.0
@@ -118,37 +146,64 @@ def test_segmentation(tmp_path, capsys, easyvqa_files, counted_calls):
     assert [r["segmentation"]["size"] for r in results] == [[64, 64]] * 4
 
 
-def test_user_errors_exit_2_before_loading(tmp_path, capsys, monkeypatch,
-                                           easyvqa_files):
+def test_user_errors_exit_2_before_loading(
+    tmp_path, capsys, monkeypatch, easyvqa_files
+):
     def refuse(cls, preset, **kwargs):
         raise AssertionError("the model must not load for a user error")
 
     monkeypatch.setattr(unified_io.UnifiedIO, "from_preset", classmethod(refuse))
-    code = cli.main(["evaluate", "--task", "vqa", "--annotations",
-                     str(tmp_path / "nope.json"), "--images",
-                     easyvqa_files["images"], "--out", str(tmp_path / "o")])
+    code = cli.main(
+        [
+            "evaluate",
+            "--task",
+            "vqa",
+            "--annotations",
+            str(tmp_path / "nope.json"),
+            "--images",
+            easyvqa_files["images"],
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2
     assert "keras-uio: error:" in capsys.readouterr().err
-    code = cli.main(["evaluate", "--task", "captioning", "--annotations",
-                     easyvqa_files["captions"], "--images",
-                     easyvqa_files["images"], "--split", "val"])
+    code = cli.main(
+        [
+            "evaluate",
+            "--task",
+            "captioning",
+            "--annotations",
+            easyvqa_files["captions"],
+            "--images",
+            easyvqa_files["images"],
+            "--split",
+            "val",
+        ]
+    )
     assert code == 2
     assert "takes no split option" in capsys.readouterr().err
 
 
-def test_vqa_accuracy_matches_the_demo(tmp_path, monkeypatch, easyvqa_files,
-                                       easyvqa_records, easyvqa_model):
+def test_vqa_accuracy_matches_the_demo(
+    tmp_path, monkeypatch, easyvqa_files, easyvqa_records, easyvqa_model
+):
     """Every question of the 4 images, greedy in batches of 4 both ways:
     `evaluate`'s VQA accuracy (10 identical human answers) equals the
     demo's exact-match accuracy. The demo's other tasks are stubbed out
     (their image generation would cost a minute); its VQA runs for real."""
     bench = load_benchmark("vqa", easyvqa_files["vqa"], easyvqa_files["images"])
-    ours = run_evaluation(easyvqa_model, bench, str(tmp_path), batch_size=4,
-                          greedy=True, progress=False)
+    ours = run_evaluation(
+        easyvqa_model, bench, str(tmp_path), batch_size=4, greedy=True, progress=False
+    )
 
     real_predict = demo.predict
-    stub = {"image": np.zeros((64, 64, 3), "uint8"), "boxes": np.zeros((0, 4)),
-            "labels": [], "masks": None}
+    stub = {
+        "image": np.zeros((64, 64, 3), "uint8"),
+        "boxes": np.zeros((0, 4)),
+        "labels": [],
+        "masks": None,
+    }
 
     def real(example):
         return example["task"] == "vqa" and example["image"] is not stub["image"]
@@ -162,7 +217,6 @@ def test_vqa_accuracy_matches_the_demo(tmp_path, monkeypatch, easyvqa_files,
         return results
 
     monkeypatch.setattr(demo, "predict", vqa_only)
-    theirs, _ = demo.evaluate_easy_vqa(easyvqa_model, easyvqa_records,
-                                       batch_size=4)
+    theirs, _ = demo.evaluate_easy_vqa(easyvqa_model, easyvqa_records, batch_size=4)
     assert ours["num_questions"] == theirs["num_questions"] == len(bench)
     assert ours["vqa_accuracy"] == pytest.approx(theirs["vqa_accuracy"])

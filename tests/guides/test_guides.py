@@ -1,6 +1,5 @@
 """Every guide runs top to bottom (fast mode), as a reader would run it."""
 
-import os
 import pathlib
 import re
 import runpy

@@ -9,13 +9,13 @@ import keras_hub
 import numpy as np
 import pytest
 
+from keras_uio import VQGAN
 from keras_uio import UnifiedIO
 from keras_uio import UnifiedIOBackbone
-from keras_uio import VQGAN
 from keras_uio import preset_checks
 from keras_uio.models.unified_io.unified_io_preset_loading import PRESETS_DIR
-from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
+from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 
 BUNDLED = os.path.join(PRESETS_DIR, "uio_tiny_easyvqa")
 # uio_tiny with one layer per stack and a 64x64 image: quick to build.
@@ -26,8 +26,14 @@ CONFIG = {
     "num_decoder_layers": 2,
 }
 SMALL_VQGAN = dict(
-    image_size=32, channels=32, channel_multipliers=(1, 2), num_res_blocks=1,
-    attention_resolutions=(16,), z_channels=8, codebook_size=64, embed_dim=8,
+    image_size=32,
+    channels=32,
+    channel_multipliers=(1, 2),
+    num_res_blocks=1,
+    attention_resolutions=(16,),
+    z_channels=8,
+    codebook_size=64,
+    embed_dim=8,
 )
 
 
@@ -68,7 +74,9 @@ def test_save_to_preset_records_the_weights_sha256(preset):
     assert preset_checks.verify_checksums(str(preset)) == ["model.weights.h5"]
 
 
-@pytest.mark.parametrize("loader", [UnifiedIOBackbone, keras_hub.models.Backbone, UnifiedIO])
+@pytest.mark.parametrize(
+    "loader", [UnifiedIOBackbone, keras_hub.models.Backbone, UnifiedIO]
+)
 def test_a_flipped_block_of_the_weights_is_refused(preset, loader):
     _flip_block(preset / "model.weights.h5")
     with pytest.raises(ValueError) as error:
@@ -86,7 +94,9 @@ def test_presets_without_a_record_still_load(preset, backbone):
 
 def test_a_malformed_record_is_named(preset):
     (preset / "checksums.json").write_text("{ not json")
-    with pytest.raises(ValueError, match=r"^Preset checksum record '.*checksums\.json' is not valid"):
+    with pytest.raises(
+        ValueError, match=r"^Preset checksum record '.*checksums\.json' is not valid"
+    ):
         UnifiedIOBackbone.from_preset(str(preset))
 
 
@@ -98,7 +108,10 @@ def test_vqgan_weights_are_checked_too(tmp_path):
     assert preset_checks.verify_checksums(str(folder)) == ["model.weights.h5"]
     VQGAN.from_preset(str(folder))  # intact: loads
     _flip_block(folder / "model.weights.h5")
-    with pytest.raises(ValueError, match=r"^Preset weights file '.*vqgan/model\.weights\.h5' is corrupt"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Preset weights file '.*vqgan/model\.weights\.h5' is corrupt",
+    ):
         VQGAN.from_preset(str(folder))
 
 
@@ -135,9 +148,13 @@ def test_a_corrupt_config_is_named(preset):
     for loader in (UnifiedIOBackbone, UnifiedIO):
         with pytest.raises(ValueError) as error:
             loader.from_preset(str(preset))
-        assert _first_line(error).startswith(f"Preset config '{preset / 'config.json'}' is not valid JSON")
+        assert _first_line(error).startswith(
+            f"Preset config '{preset / 'config.json'}' is not valid JSON"
+        )
     (preset / "config.json").write_text("[1, 2]")
-    with pytest.raises(ValueError, match=r"^Preset config '.*config\.json' is not a serialized"):
+    with pytest.raises(
+        ValueError, match=r"^Preset config '.*config\.json' is not a serialized"
+    ):
         UnifiedIOBackbone.from_preset(str(preset))
 
 
@@ -145,7 +162,9 @@ def test_a_corrupt_vqgan_config_is_named(tmp_path):
     folder = tmp_path / "vqgan"
     VQGAN(**SMALL_VQGAN).save_to_preset(str(folder))
     (folder / "config.json").write_bytes(b"\x00\xff garbage")
-    with pytest.raises(ValueError, match=r"^Preset config '.*vqgan/config\.json' is not valid JSON"):
+    with pytest.raises(
+        ValueError, match=r"^Preset config '.*vqgan/config\.json' is not valid JSON"
+    ):
         VQGAN.from_preset(str(folder))
 
 
@@ -153,7 +172,9 @@ def test_missing_weights_are_named(preset):
     (preset / "model.weights.h5").unlink()
     with pytest.raises(FileNotFoundError) as error:
         UnifiedIOBackbone.from_preset(str(preset))
-    assert _first_line(error).startswith(f"Preset weights file '{preset / 'model.weights.h5'}' is missing")
+    assert _first_line(error).startswith(
+        f"Preset weights file '{preset / 'model.weights.h5'}' is missing"
+    )
     UnifiedIOBackbone.from_preset(str(preset), load_weights=False)  # config only: fine
 
 
@@ -165,7 +186,9 @@ def test_a_corrupt_vocabulary_is_named(tmp_path):
     vocabulary.write_bytes(b"\x0a\x05hello garbage")
     with pytest.raises(ValueError) as error:
         preset_checks.check_vocabulary(str(folder))
-    assert _first_line(error).startswith(f"Preset vocabulary '{vocabulary}' is not a SentencePiece model")
+    assert _first_line(error).startswith(
+        f"Preset vocabulary '{vocabulary}' is not a SentencePiece model"
+    )
 
 
 def test_the_bundled_vocabulary_passes():
@@ -175,7 +198,9 @@ def test_the_bundled_vocabulary_passes():
 # --------------------------------------------------- (c) local folders win
 
 
-def test_an_existing_local_folder_wins_over_the_bundled_name(preset, tmp_path, monkeypatch):
+def test_an_existing_local_folder_wins_over_the_bundled_name(
+    preset, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     assert bundled_preset_path("uio_tiny_easyvqa") == BUNDLED  # no local folder yet
     shutil.copytree(preset, tmp_path / "uio_tiny_easyvqa")
@@ -186,7 +211,9 @@ def test_an_existing_local_folder_wins_over_the_bundled_name(preset, tmp_path, m
     assert model.backbone.num_encoder_layers == 1 and model.vqgan is None
 
 
-def test_an_existing_local_folder_wins_over_an_architecture_name(preset, tmp_path, monkeypatch):
+def test_an_existing_local_folder_wins_over_an_architecture_name(
+    preset, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     shutil.copytree(preset, tmp_path / "uio_tiny")
     loaded = UnifiedIOBackbone.from_preset("uio_tiny")  # weights: the folder's

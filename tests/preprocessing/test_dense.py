@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -41,9 +42,10 @@ def instance_masks(draw):
         y, x = draw(st.integers(0, 28)), draw(st.integers(0, 28))
         h, w = draw(st.integers(3, 32 - y)), draw(st.integers(3, 32 - x))
         m = np.zeros((32, 32), bool)
-        m[y:y + h, x:x + w] = True
+        m[y : y + h, x : x + w] = True
         m &= ~taken
         from keras_uio.preprocessing.dense import remove_small_components
+
         m = remove_small_components(m, 8)
         if m.any():
             taken |= m
@@ -71,7 +73,8 @@ def test_segmentation_drops_specks_and_original_palette():
     out = dense.image_to_segmentation(image)
     assert [name for name, _ in out] == ["blue"]
     _, text = dense.segmentation_to_image(
-        np.ones((1, 4, 4), bool), ["Dog"],
+        np.ones((1, 4, 4), bool),
+        ["Dog"],
         dense.ORIGINAL_SEGMENTATION_COLORS,
         dense.ORIGINAL_SEGMENTATION_COLOR_NAMES,
     )

@@ -37,8 +37,10 @@ def _png16(array, color_type):
 
     header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
     )
 
 
@@ -53,18 +55,14 @@ def _save(tmp_path, image, name):
 )
 def test_colour_modes_read_as_rgb(mode):
     image = Image.fromarray(RED).convert(mode)
-    np.testing.assert_array_equal(
-        ops.prepare_image(image), ops.prepare_image(RED)
-    )
+    np.testing.assert_array_equal(ops.prepare_image(image), ops.prepare_image(RED))
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "La"])
 def test_grey_modes_read_as_grey(mode):
     image = Image.fromarray(RED).convert("LA" if mode == "La" else mode)
     image = image.convert(mode)
-    np.testing.assert_array_equal(
-        ops.prepare_image(image), ops.prepare_image(GREY)
-    )
+    np.testing.assert_array_equal(ops.prepare_image(image), ops.prepare_image(GREY))
 
 
 def test_red_is_not_answered_black_or_grey_for_a_palette_image():
@@ -113,8 +111,7 @@ def test_mode_1_is_black_and_white():
         ("cmyk.tif", lambda: Image.fromarray(RED).convert("CMYK"), RED),
         ("la.png", lambda: Image.fromarray(RED).convert("LA"), GREY),
         ("rgba.png", lambda: Image.fromarray(RED).convert("RGBA"), RED),
-        ("grey16.png", lambda: Image.fromarray(GREY.astype(np.uint16) * 257),
-         GREY),
+        ("grey16.png", lambda: Image.fromarray(GREY.astype(np.uint16) * 257), GREY),
     ],
 )
 def test_saved_files_read_as_their_8_bit_version(tmp_path, name, make, expected):
@@ -141,9 +138,7 @@ def test_uint16_arrays_are_accepted():
         ops.prepare_image(RED.astype(np.uint16) * 257), ops.prepare_image(RED)
     )
     big_endian = (RED.astype(np.uint16) * 257).astype(">u2")
-    np.testing.assert_allclose(
-        ops.prepare_image(big_endian), ops.prepare_image(RED)
-    )
+    np.testing.assert_allclose(ops.prepare_image(big_endian), ops.prepare_image(RED))
 
 
 @pytest.mark.parametrize(

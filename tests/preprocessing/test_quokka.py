@@ -64,8 +64,7 @@ def test_quokka_depth_and_undo(quokka):
     image, _, depth = quokka
     metric = depth.astype(np.float64) / 255 * 10.0 + 0.1
     gray, scale = dense.depth_to_image(metric)
-    np.testing.assert_allclose(dense.image_to_depth(gray, scale), metric,
-                               rtol=1e-5)
+    np.testing.assert_allclose(dense.image_to_depth(gray, scale), metric, rtol=1e-5)
     target, tmask = ops.preprocess_target_image(gray)
     assert target.min() >= -1 and target.max() <= 1 and tmask.sum() > 0
     out = ops.undo_image_preprocessing(

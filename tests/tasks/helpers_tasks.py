@@ -10,8 +10,17 @@ VOCAB = Vocabulary()  # the released 33152 / 16384 layout
 
 # A few SentencePiece-range ids with fixed words: enough to read labels
 # without a tokenizer model.
-WORDS = {100: "a", 101: "dog", 102: "bed", 103: "1", 104: "2", 105: "3",
-         106: "black", 107: "person", 108: "x"}
+WORDS = {
+    100: "a",
+    101: "dog",
+    102: "bed",
+    103: "1",
+    104: "2",
+    105: "3",
+    106: "black",
+    107: "person",
+    108: "x",
+}
 IDS = {w: i for i, w in WORDS.items()}
 
 

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-
 from helpers_tasks import IDS
 from helpers_tasks import VOCAB
 from helpers_tasks import detokenize
 from helpers_tasks import image
 from helpers_tasks import words
+
 from keras_uio.tasks import get_task
 
 SIZE = (480, 640)
@@ -28,8 +28,13 @@ def det():
 
 def test_detection_well_formed_ids(det):
     task, meta = det
-    ids = (loc(BOX) + words("bed") + loc([10, 20, 30, 40]) + words("a dog")
-           + [VOCAB.eos_id, 0, 0])
+    ids = (
+        loc(BOX)
+        + words("bed")
+        + loc([10, 20, 30, 40])
+        + words("a dog")
+        + [VOCAB.eos_id, 0, 0]
+    )
     r = task.decode(ids, meta=meta)
     assert r["errors"] == []
     assert r["boxes"].shape == (2, 4) and r["boxes"].dtype == np.float64
@@ -69,8 +74,7 @@ def test_detection_text_where_location_belongs(det):
 def test_detection_corners_out_of_order(det):
     task, meta = det
     swapped = VOCAB.location_id(VOCAB.box_to_bins([300, 200, 100, 100], SIZE))
-    r = task.decode(list(swapped) + words("bed") + loc(BOX) + words("dog"),
-                    meta=meta)
+    r = task.decode(list(swapped) + words("bed") + loc(BOX) + words("dog"), meta=meta)
     assert r["labels"] == ["dog"] and len(r["boxes"]) == 1
     assert any("out of order" in e for e in r["errors"])
 
@@ -85,8 +89,10 @@ def test_detection_empty_output(det):
 
 def test_detection_from_text(det):
     task, meta = det
-    text = (VOCAB.labels_to_text([BOX, [0, 0, 64, 48]], ["bed", "black dog"],
-                                 SIZE) + " </s> <extra_id_400>")
+    text = (
+        VOCAB.labels_to_text([BOX, [0, 0, 64, 48]], ["bed", "black dog"], SIZE)
+        + " </s> <extra_id_400>"
+    )
     r = task.decode(text, meta=meta)
     assert r["labels"] == ["bed", "black dog"] and r["errors"] == []
     assert r["token_ids"] is None
@@ -109,8 +115,7 @@ def test_detection_round_trip_within_one_bin(size):
     boxes = np.concatenate([xy1, xy2], 1)
     labels = ["dog", "bed", "a", "black dog", "x", "person"]
     task = get_task("object_detection")
-    ex = task.encode_example({"image": image(h, w), "boxes": boxes,
-                              "labels": labels})
+    ex = task.encode_example({"image": image(h, w), "boxes": boxes, "labels": labels})
     r = task.decode(ex["target_text"], meta={"image_size": size})
     assert r["labels"] == labels and r["errors"] == []
     bin_px = max(size) / 1000
@@ -120,41 +125,52 @@ def test_detection_round_trip_within_one_bin(size):
 def test_detection_example_validation():
     task = get_task("object_detection")
     with pytest.raises(ValueError, match="same length"):
-        task.encode_example({"image": image(), "boxes": [BOX],
-                             "labels": ["a", "b"]})
+        task.encode_example({"image": image(), "boxes": [BOX], "labels": ["a", "b"]})
     with pytest.raises(ValueError, match=r"boxes\[0\]"):
-        task.encode_example({"image": image(), "boxes": [[5, 5, 1, 1]],
-                             "labels": ["a"]})
-    ex = task.encode_example({"image": image(), "boxes": np.zeros((0, 4)),
-                              "labels": []})
+        task.encode_example(
+            {"image": image(), "boxes": [[5, 5, 1, 1]], "labels": ["a"]}
+        )
+    ex = task.encode_example(
+        {"image": image(), "boxes": np.zeros((0, 4)), "labels": []}
+    )
     assert ex["target_text"] == ""
 
 
 def test_localization_and_refexp():
     loc_task = get_task("localization")
-    ex = loc_task.encode_example({"image": image(*SIZE), "object_name": "bed",
-                                  "boxes": [BOX, [0, 0, 10, 10]]})
+    ex = loc_task.encode_example(
+        {"image": image(*SIZE), "object_name": "bed", "boxes": [BOX, [0, 0, 10, 10]]}
+    )
     # the paper's format (A.1.2): each box followed by the class name
-    assert ex["target_text"] == VOCAB.box_to_text(BOX, SIZE) + " bed " + (
-        VOCAB.box_to_text([0, 0, 10, 10], SIZE)) + " bed"
+    assert (
+        ex["target_text"]
+        == VOCAB.box_to_text(BOX, SIZE)
+        + " bed "
+        + (VOCAB.box_to_text([0, 0, 10, 10], SIZE))
+        + " bed"
+    )
     _, meta = loc_task.encode_inputs(image=image(*SIZE), object_name="bed")
     r = loc_task.decode(ex["target_text"], meta=meta)
     assert r["boxes"].shape == (2, 4) and r["labels"] == ["bed", "bed"]
 
     ref = get_task("referring_expression")
-    ex = ref.encode_example({"image": image(*SIZE), "expression": "the bed",
-                             "box": BOX})
+    ex = ref.encode_example(
+        {"image": image(*SIZE), "expression": "the bed", "box": BOX}
+    )
     r = ref.decode(ex["target_text"], meta={"image_size": SIZE})
     np.testing.assert_allclose(r["box"], BOX, atol=BIN)
     r = ref.decode("<extra_id_350> nothing", meta={"image_size": SIZE})
     assert r["box"] is None and "no box in the output" in r["errors"]
 
 
-@pytest.mark.parametrize("region, problem", [
-    ([600, 10, 700, 50], "outside"),
-    ([-5, 10, 100, 50], "outside"),
-    ([10, 10, 10, 50], "no area"),
-])
+@pytest.mark.parametrize(
+    "region, problem",
+    [
+        ([600, 10, 700, 50], "outside"),
+        ([-5, 10, 100, 50], "outside"),
+        ([10, 10, 10, 50], "no area"),
+    ],
+)
 def test_regions_outside_the_image_or_empty_raise(region, problem):
     task = get_task("region_captioning")
     with pytest.raises(ValueError, match=f"`region`.*{problem}"):

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-
 from helpers_tasks import image
 from helpers_tasks import through_model_frame
+
 from keras_uio.tasks import get_task
 from keras_uio.tasks.segmentation import INSTANCE_COLORS
 
@@ -26,7 +26,8 @@ def test_depth_round_trip():
     assert r["image"].shape == (h, w, 3) and r["errors"] == []
     # `meta` can carry another scale; nearest resize (default) works too
     r2 = get_task("depth").decode(
-        None, through_model_frame(ex["target_image"]), dict(meta, max_depth=5))
+        None, through_model_frame(ex["target_image"]), dict(meta, max_depth=5)
+    )
     assert np.abs(r2["depth"] * 2 - depth).max() < 0.5
 
 
@@ -71,7 +72,7 @@ def _instances(n, h=120, w=200):
     masks = np.zeros((n, h, w), bool)
     for i in range(n):
         r, c = divmod(i, 4)
-        masks[i, 10 + 50 * r: 50 + 50 * r, 10 + 45 * c: 45 + 45 * c] = True
+        masks[i, 10 + 50 * r : 50 + 50 * r, 10 + 45 * c : 45 + 45 * c] = True
     return masks
 
 
@@ -79,8 +80,9 @@ def _instances(n, h=120, w=200):
 def test_segmentation_round_trip(mode, n):
     masks = _instances(n)
     task = get_task("segmentation", mode=mode)
-    ex = task.encode_example({"image": image(*SIZE), "object_name": "cup",
-                              "masks": masks})
+    ex = task.encode_example(
+        {"image": image(*SIZE), "object_name": "cup", "masks": masks}
+    )
     _, meta = task.encode_inputs(image=image(*SIZE), object_name="cup")
     r = task.decode(None, through_model_frame(ex["target_image"]), meta)
     assert r["masks"].shape == (n,) + SIZE and r["masks"].dtype == bool
@@ -105,12 +107,15 @@ def test_segmentation_empty_and_noise():
     out[5, 5] = 1.0  # a single pixel: dropped
     r = task.decode(None, out, meta)
     assert r["masks"].shape == (0,) + SIZE and r["colors"] == []
-    ex = task.encode_example({"image": image(*SIZE), "object_name": "cup",
-                              "masks": []})
+    ex = task.encode_example({"image": image(*SIZE), "object_name": "cup", "masks": []})
     assert ex["target_image"].max() == 0
     with pytest.raises(ValueError, match="At most"):
-        task.encode_example({"image": image(*SIZE), "object_name": "cup",
-                             "masks": np.zeros((len(INSTANCE_COLORS) + 1,)
-                                               + SIZE, bool)})
+        task.encode_example(
+            {
+                "image": image(*SIZE),
+                "object_name": "cup",
+                "masks": np.zeros((len(INSTANCE_COLORS) + 1,) + SIZE, bool),
+            }
+        )
     with pytest.raises(ValueError, match="mode"):
         get_task("segmentation", mode="kmeans")

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-
 from helpers_tasks import IDS
 from helpers_tasks import VOCAB
 from helpers_tasks import detokenize
 from helpers_tasks import image
+
 from keras_uio.tasks import get_task
 
 SIZE = (480, 640)
@@ -37,14 +37,18 @@ def test_two_stages(task):
     inputs, meta = task.encode_person_inputs(image(*SIZE))
     assert inputs["prompt"] == 'Which region does the text " person " describe ?'
     people = task.decode_people(
-        VOCAB.box_to_ids(PERSON, SIZE) + VOCAB.box_to_ids([300, 50, 400, 300],
-                                                          SIZE) + [1], meta)
+        VOCAB.box_to_ids(PERSON, SIZE)
+        + VOCAB.box_to_ids([300, 50, 400, 300], SIZE)
+        + [1],
+        meta,
+    )
     assert people["boxes"].shape == (2, 4)
     results = []
     for box in people["boxes"]:
         inputs, meta = task.encode_inputs(image=image(*SIZE), region=box)
         assert inputs["prompt"].startswith(
-            'Find the human joints in the region " <extra_id_')
+            'Find the human joints in the region " <extra_id_'
+        )
         pts, vis = joints()
         results.append(task.decode(ids_for(pts, vis) + [1], meta=meta))
     stacked = task.stack_people(results)
@@ -73,7 +77,8 @@ def test_invisible_marker(task):
     assert r["valid"]
     assert np.isnan(r["keypoints"][0, :2]).all() and r["keypoints"][0, 2] == 0
     filled = get_task("keypoints", detokenize=detokenize).decode(
-        ids, meta={"image_size": SIZE})  # the original's reader
+        ids, meta={"image_size": SIZE}
+    )  # the original's reader
     assert filled["point_labels"][0] == 0 and not filled["invalid"]
     np.testing.assert_allclose(filled["points"][0], filled["points"][1:].mean(0))
 
@@ -107,25 +112,27 @@ def test_text_where_location_belongs_and_odd_counts(task):
 def test_empty_output(task):
     r = task.decode([], meta={"image_size": SIZE})
     assert np.isnan(r["keypoints"][:, :2]).all()
-    assert r["errors"] == ["0 points where 17 were expected; missing points "
-                           "are nan with visibility -1"]
+    assert r["errors"] == [
+        "0 points where 17 were expected; missing points are nan with visibility -1"
+    ]
 
 
 def test_needs_text_reader():
     with pytest.raises(ValueError, match="tokenizer"):
-        get_task("keypoints").decode([32000, 32000, 103],
-                                     meta={"image_size": SIZE})
+        get_task("keypoints").decode([32000, 32000, 103], meta={"image_size": SIZE})
 
 
 @pytest.mark.parametrize("size", [(480, 640), (640, 427)])
 def test_round_trip_within_one_bin(size):
     rng = np.random.default_rng(1)
     h, w = size
-    kp = np.concatenate([rng.uniform(0, 1, (17, 2)) * [w, h],
-                         rng.integers(0, 3, (17, 1))], 1)
+    kp = np.concatenate(
+        [rng.uniform(0, 1, (17, 2)) * [w, h], rng.integers(0, 3, (17, 1))], 1
+    )
     task = get_task("keypoints")
-    ex = task.encode_example({"image": image(h, w), "region": [0, 0, w, h],
-                              "keypoints": kp})
+    ex = task.encode_example(
+        {"image": image(h, w), "region": [0, 0, w, h], "keypoints": kp}
+    )
     r = task.decode(ex["target_text"], meta={"image_size": size})
     assert r["valid"], r["errors"]
     np.testing.assert_array_equal(r["keypoints"][:, 2], kp[:, 2])
@@ -133,8 +140,11 @@ def test_round_trip_within_one_bin(size):
     err = np.abs(r["keypoints"][seen, :2] - kp[seen, :2])
     assert np.all(err <= max(size) / 1000 + 1e-9)
     # the original puts unlabelled joints at the mean of the labelled ones
-    np.testing.assert_allclose(r["keypoints"][~seen, :2],
-                               np.tile(r["keypoints"][seen, :2].mean(0), (int((~seen).sum()), 1)))
+    np.testing.assert_allclose(
+        r["keypoints"][~seen, :2],
+        np.tile(r["keypoints"][seen, :2].mean(0), (int((~seen).sum()), 1)),
+    )
     with pytest.raises(ValueError, match=r"\[17, 3\]"):
-        task.encode_example({"image": image(h, w), "region": [0, 0, 1, 1],
-                             "keypoints": kp[:5]})
+        task.encode_example(
+            {"image": image(h, w), "region": [0, 0, 1, 1], "keypoints": kp[:5]}
+        )

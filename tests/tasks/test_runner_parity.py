@@ -33,7 +33,9 @@ def model(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("uio_tasks")
     convert_checkpoint(
-        str(TASKS_DIR / "checkpoint.bin"), str(out), vocabulary=str(SPIECE),
+        str(TASKS_DIR / "checkpoint.bin"),
+        str(out),
+        vocabulary=str(SPIECE),
         progress=False,
     )
     return keras_uio.UnifiedIO.from_preset(str(out))
@@ -92,9 +94,7 @@ def test_generated_ids_and_text(results, arrays, name):
         assert result["text"] == case["text"]
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in CASES if "options" in FIXTURE["tasks"][n]]
-)
+@pytest.mark.parametrize("name", [n for n in CASES if "options" in FIXTURE["tasks"][n]])
 def test_answer_options_are_scored(results, arrays, name):
     case, result = FIXTURE["tasks"][name], results[name]
     np.testing.assert_allclose(
@@ -105,7 +105,8 @@ def test_answer_options_are_scored(results, arrays, name):
 
 
 @pytest.mark.parametrize(
-    "name", [n for n in CASES if f"{n}/image_tokens" in np.load(TASKS_DIR / "tasks.npz")]
+    "name",
+    [n for n in CASES if f"{n}/image_tokens" in np.load(TASKS_DIR / "tasks.npz")],
 )
 def test_image_outputs(results, arrays, name):
     result = results[name]
@@ -181,7 +182,9 @@ def test_segmentation_parser_cases(model, arrays, name):
     )
     assert len(result["raw_masks"]) == FIXTURE["parse_segmentation"][name]
     for k, mask in enumerate(result["raw_masks"]):
-        np.testing.assert_array_equal(mask, arrays[f"parse_segmentation/{name}/mask{k}"])
+        np.testing.assert_array_equal(
+            mask, arrays[f"parse_segmentation/{name}/mask{k}"]
+        )
 
 
 def test_average_loss_divides_by_scored_tokens(model, results):

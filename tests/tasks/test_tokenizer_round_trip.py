@@ -6,8 +6,8 @@ import io
 import numpy as np
 import pytest
 import sentencepiece as spm
-
 from helpers_tasks import image
+
 from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 from keras_uio.tasks import get_task
 
@@ -18,9 +18,15 @@ SENTENCES = ["a black dog on a bed", "a person 1 2 3", "the cat sat"]
 def tokenizer():
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(SENTENCES * 30), model_writer=model,
-        vocab_size=40, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-        hard_vocab_limit=False, minloglevel=2,
+        sentence_iterator=iter(SENTENCES * 30),
+        model_writer=model,
+        vocab_size=40,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        hard_vocab_limit=False,
+        minloglevel=2,
     )
     return UnifiedIOTokenizer(proto=model.getvalue())
 
@@ -30,8 +36,9 @@ def test_detection_ids_round_trip(tokenizer):
     assert task.vocab == tokenizer.vocab
     size = (300, 200)
     boxes = np.array([[10.0, 20.0, 150.0, 290.0], [0.0, 0.0, 50.0, 60.0]])
-    ex = task.encode_example({"image": image(*size), "boxes": boxes,
-                              "labels": ["black dog", "bed"]})
+    ex = task.encode_example(
+        {"image": image(*size), "boxes": boxes, "labels": ["black dog", "bed"]}
+    )
     ids = np.asarray(tokenizer(ex["target_text"]))
     assert ids[-1] == 1  # EOS from the tokenizer
     _, meta = task.encode_inputs(image=image(*size))
@@ -45,10 +52,10 @@ def test_keypoint_ids_round_trip(tokenizer):
     task = get_task("keypoints", tokenizer=tokenizer)
     size = (100, 120)
     rng = np.random.default_rng(0)
-    kp = np.concatenate([rng.uniform(0, 100, (17, 2)),
-                         rng.integers(0, 3, (17, 1))], 1)
-    ex = task.encode_example({"image": image(*size), "region": [0, 0, 120, 100],
-                              "keypoints": kp})
+    kp = np.concatenate([rng.uniform(0, 100, (17, 2)), rng.integers(0, 3, (17, 1))], 1)
+    ex = task.encode_example(
+        {"image": image(*size), "region": [0, 0, 120, 100], "keypoints": kp}
+    )
     r = task.decode(tokenizer(ex["target_text"]), meta={"image_size": size})
     assert r["valid"], r["errors"]
     np.testing.assert_array_equal(r["keypoints"][:, 2], kp[:, 2])

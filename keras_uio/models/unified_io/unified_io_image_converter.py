@@ -89,9 +89,15 @@ class UnifiedIOImageConverter(ImageConverter):
                 "`image_size` must be a multiple of `patch_size`. Received: "
                 f"image_size={image_size}, patch_size={patch_size}"
             )
-        for key in ("scale", "offset", "interpolation", "antialias",
-                    "crop_to_aspect_ratio", "pad_to_aspect_ratio",
-                    "bounding_box_format"):
+        for key in (
+            "scale",
+            "offset",
+            "interpolation",
+            "antialias",
+            "crop_to_aspect_ratio",
+            "pad_to_aspect_ratio",
+            "bounding_box_format",
+        ):
             kwargs.pop(key, None)
         super().__init__(
             image_size=(int(image_size), int(image_size)),
@@ -115,15 +121,17 @@ class UnifiedIOImageConverter(ImageConverter):
         size = self.image_size[0]
         if self.target:
             if region is not None:
-                raise ValueError(
-                    "`mask_regions` is not supported for target images."
-                )
+                raise ValueError("`mask_regions` is not supported for target images.")
             return image_ops.preprocess_target_image(
                 image, size=size, patch_size=self.patch_size
             )
         return image_ops.preprocess_image(
-            image, mask_region=region, size=size, patch_size=self.patch_size,
-            mean=self.mean, std=self.std,
+            image,
+            mask_region=region,
+            size=size,
+            patch_size=self.patch_size,
+            mean=self.mean,
+            std=self.std,
         )
 
     def _convert_numpy(self, images, mask_regions=None):
@@ -132,9 +140,11 @@ class UnifiedIOImageConverter(ImageConverter):
             mask_regions = _to_numpy(mask_regions)
         is_list = isinstance(images, (list, tuple))
         if not is_list:
-            images = (image_ops.pil_to_array(images)
-                      if image_ops.is_pil_image(images)
-                      else np.asarray(images))
+            images = (
+                image_ops.pil_to_array(images)
+                if image_ops.is_pil_image(images)
+                else np.asarray(images)
+            )
         batched = is_list or images.ndim == 4
         if not batched:
             images = [images]
@@ -145,9 +155,7 @@ class UnifiedIOImageConverter(ImageConverter):
                 f"{len(mask_regions)} boxes for {len(images)} images"
             )
         outs = [
-            self._convert_one(
-                image, None if mask_regions is None else mask_regions[i]
-            )
+            self._convert_one(image, None if mask_regions is None else mask_regions[i])
             for i, image in enumerate(images)
         ]
         pixels = np.stack([o[0] for o in outs]).astype(np.float32)
@@ -173,9 +181,7 @@ class UnifiedIOImageConverter(ImageConverter):
             args.append(tf.cast(mask_regions, tf.float64))
 
         def fn(*arrays):
-            return self._convert_numpy(
-                arrays[0], arrays[1] if has_region else None
-            )
+            return self._convert_numpy(arrays[0], arrays[1] if has_region else None)
 
         pixels, masks = tf.numpy_function(
             fn, args, (tf.float32, tf.int32), stateful=False
@@ -217,9 +223,15 @@ class UnifiedIOImageConverter(ImageConverter):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("scale", "offset", "interpolation", "antialias",
-                    "crop_to_aspect_ratio", "pad_to_aspect_ratio",
-                    "bounding_box_format"):
+        for key in (
+            "scale",
+            "offset",
+            "interpolation",
+            "antialias",
+            "crop_to_aspect_ratio",
+            "pad_to_aspect_ratio",
+            "bounding_box_format",
+        ):
             config.pop(key, None)
         config.update(
             {

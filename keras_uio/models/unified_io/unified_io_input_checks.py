@@ -8,7 +8,11 @@ before they reach the network; each error names the field.
 import keras
 import numpy as np
 
-ENCODER_INPUT_NAMES = ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
+ENCODER_INPUT_NAMES = (
+    "text_encoder_inputs",
+    "image_encoder_inputs",
+    "image_input_masks",
+)
 # ImageNet-normalised pixels lie in [-2.12, 2.64]; a magnitude above 8 can
 # only be unnormalised (e.g. 0..255) pixels. (Synthetic standard-normal
 # inputs, as in the benchmarks, stay far below it.)
@@ -81,11 +85,13 @@ def check_backbone_inputs(backbone, inputs):
     """`UnifiedIOBackbone.check_inputs`: ids in the vocabulary, 0/1 masks and
     finite pixels, for concrete inputs (symbolic tensors are skipped)."""
     total = backbone.vocabulary_size + backbone.image_vocabulary_size
-    for name in ("text_encoder_inputs", "text_decoder_inputs",
-                 "image_decoder_inputs"):
+    for name in ("text_encoder_inputs", "text_decoder_inputs", "image_decoder_inputs"):
         values = _concrete(inputs.get(name))
-        if values is not None and values.size and (
-                values.min() < 0 or values.max() >= total):
+        if (
+            values is not None
+            and values.size
+            and (values.min() < 0 or values.max() >= total)
+        ):
             raise ValueError(
                 f"`{name}` ids must be in [0, {total}); received values "
                 f"in [{values.min()}, {values.max()}]."

@@ -69,9 +69,7 @@ def unified_io_layout_map(
         )
     ```
     """
-    check_device_mesh(
-        device_mesh, model_parallel_dim_name, data_parallel_dim_name
-    )
+    check_device_mesh(device_mesh, model_parallel_dim_name, data_parallel_dim_name)
     model, data = model_parallel_dim_name, data_parallel_dim_name
     prefix = r"(?:.*/)?"
     layer = prefix + r"(?:encoder|decoder)_layer_\d+/"
@@ -89,10 +87,12 @@ def unified_io_layout_map(
     layout_map[layer + r"mlp/down/kernel"] = (model, data)
     layout_map[bias + r"absolute/(?:query|key)/kernel"] = (data, model, None)
     layout_map[bias + r"relative/(?:text|image)_bias"] = (model, None)
-    layout_map[
-        prefix + r"(?:encoder|decoder)_embedding/position_embeddings"
-    ] = (None, data)
-    layout_map[
-        prefix + "encoder_embedding/patch_embedding/projection/kernel"
-    ] = (None, data)
+    layout_map[prefix + r"(?:encoder|decoder)_embedding/position_embeddings"] = (
+        None,
+        data,
+    )
+    layout_map[prefix + "encoder_embedding/patch_embedding/projection/kernel"] = (
+        None,
+        data,
+    )
     return layout_map

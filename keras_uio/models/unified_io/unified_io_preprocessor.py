@@ -5,13 +5,11 @@ import numpy as np
 from keras_hub.models import Seq2SeqLMPreprocessor
 
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
-from keras_uio.models.unified_io.unified_io_image_converter import in_tf_graph
 from keras_uio.models.unified_io.unified_io_image_converter import (
     UnifiedIOImageConverter,
 )
-from keras_uio.models.unified_io.unified_io_tokenizer import (
-    UnifiedIOTokenizer,
-)
+from keras_uio.models.unified_io.unified_io_image_converter import in_tf_graph
+from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 
 try:
     import tensorflow as tf
@@ -19,7 +17,11 @@ except ImportError:  # pragma: no cover
     tf = None
 
 _KEYS = (
-    "prompt", "image", "target_text", "target_image", "target_codes",
+    "prompt",
+    "image",
+    "target_text",
+    "target_image",
+    "target_codes",
     "mask_region",
 )
 
@@ -137,10 +139,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
                 f"{list(_KEYS)}"
             )
         if "prompt" not in x:
-            raise ValueError(
-                "`x` must contain a 'prompt'. Received keys: "
-                f"{sorted(x)}"
-            )
+            raise ValueError(f"`x` must contain a 'prompt'. Received keys: {sorted(x)}")
         return {k: v for k, v in x.items() if v is not None}
 
     def _pack_python(self, rows, length, name):
@@ -170,9 +169,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
                 ),
             )
             with tf.control_dependencies([check]):
-                ragged = ragged.with_flat_values(
-                    tf.identity(ragged.flat_values)
-                )
+                ragged = ragged.with_flat_values(tf.identity(ragged.flat_values))
         cut = ragged[:, : length - 1]
         eos = tf.ones([ragged.nrows(), 1], ragged.dtype)
         long = tf.expand_dims(lengths > length, 1)
@@ -239,19 +236,13 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
             if "mask_region" in x:
                 raise ValueError("`mask_region` needs an 'image'.")
             size = self.image_converter.image_size[0]
-            n = (
-                tf.shape(n_text)[0] if in_tf_graph() else len(x["prompt"])
-            )
+            n = tf.shape(n_text)[0] if in_tf_graph() else len(x["prompt"])
             if in_tf_graph():
                 images = tf.zeros([n, size, size, 3], tf.float32)
-                masks = tf.zeros(
-                    [n, self.image_converter.num_patches], tf.int32
-                )
+                masks = tf.zeros([n, self.image_converter.num_patches], tf.int32)
             else:
                 images = np.zeros((n, size, size, 3), np.float32)
-                masks = np.zeros(
-                    (n, self.image_converter.num_patches), np.int32
-                )
+                masks = np.zeros((n, self.image_converter.num_patches), np.int32)
         return {
             "text_encoder_inputs": n_text,
             "image_encoder_inputs": images,
@@ -260,7 +251,9 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
 
     def _shift_right(self, targets, start):
         if in_tf_graph():
-            first = tf.fill([tf.shape(targets)[0], 1], tf.constant(start, targets.dtype))
+            first = tf.fill(
+                [tf.shape(targets)[0], 1], tf.constant(start, targets.dtype)
+            )
             return tf.concat([first, targets[:, :-1]], 1)
         first = np.full((targets.shape[0], 1), start, targets.dtype)
         return np.concatenate([first, targets[:, :-1]], 1)
@@ -279,8 +272,10 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
         targets = self._tokenize_pack(
             target_text, self.decoder_sequence_length, "target_text"
         )
-        cast = (lambda t: tf.cast(t, tf.int32)) if graph else (
-            lambda t: np.asarray(t).astype(np.int32)
+        cast = (
+            (lambda t: tf.cast(t, tf.int32))
+            if graph
+            else (lambda t: np.asarray(t).astype(np.int32))
         )
         text_masks = cast(targets > 0)
         out["text_decoder_inputs"] = self._shift_right(targets, 0)
@@ -305,11 +300,11 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
                 ids, self.vocab.image_start_id
             )
             if "target_image" in x:
-                masks = self.target_image_converter.convert(
-                    x["target_image"]
-                )["patch_masks"]
+                masks = self.target_image_converter.convert(x["target_image"])[
+                    "patch_masks"
+                ]
             else:
-                masks = (tf.ones_like(ids) if graph else np.ones_like(ids))
+                masks = tf.ones_like(ids) if graph else np.ones_like(ids)
             out["image_target_masks"] = masks
             y["image_decoder_targets"] = ids
             sw["image_decoder_targets"] = masks
@@ -318,9 +313,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
             out["image_decoder_targets"] = conv["images"]
             out["image_target_masks"] = conv["patch_masks"]
         if unbatched:
-            squeeze = (lambda t: tf.squeeze(t, 0)) if graph else (
-                lambda t: t[0]
-            )
+            squeeze = (lambda t: tf.squeeze(t, 0)) if graph else (lambda t: t[0])
             out = {k: squeeze(v) for k, v in out.items()}
             y = {k: squeeze(v) for k, v in y.items()}
             sw = {k: squeeze(v) for k, v in sw.items()}

@@ -114,7 +114,12 @@ class UnifiedIOSampler:
     def cache_key(self):
         allowed = None if self.allowed is None else self.allowed.tobytes()
         return (
-            self.strategy, self.k, self.p, self.temperature, self.num_beams, allowed
+            self.strategy,
+            self.k,
+            self.p,
+            self.temperature,
+            self.num_beams,
+            allowed,
         )
 
     def _filter(self, logits):

@@ -30,8 +30,13 @@ def option_losses(model, text_ids, images, masks, options, option_masks, average
 
         def run(text_ids, images, masks, *decoder_inputs_and_targets):
             return _target_log_probs(
-                b, text_ids, images, masks, *decoder_inputs_and_targets,
-                is_image=is_image, count=count,
+                b,
+                text_ids,
+                images,
+                masks,
+                *decoder_inputs_and_targets,
+                is_image=is_image,
+                count=count,
             )
 
         model._generate_functions[key] = unified_io_decoding.compile_for_backend(
@@ -102,7 +107,10 @@ def _image_option_targets(backbone, codes, option_masks):
     # The masked codes are also hidden from the decoder, as the original's
     # `predict_with_answer_options` does.
     decoder_inputs = (
-        text_inputs, np.ones_like(text_inputs), image_inputs, weights.astype("int32")
+        text_inputs,
+        np.ones_like(text_inputs),
+        image_inputs,
+        weights.astype("int32"),
     )
     return decoder_inputs, codes, weights
 
@@ -120,8 +128,17 @@ def _text_option_targets(backbone, ids):
 
 
 def _target_log_probs(
-    backbone, text_ids, images, masks, text_inputs, text_masks, image_inputs,
-    image_masks, targets, is_image, count,
+    backbone,
+    text_ids,
+    images,
+    masks,
+    text_inputs,
+    text_masks,
+    image_inputs,
+    image_masks,
+    targets,
+    is_image,
+    count,
 ):
     """Log-probabilities `[B * N, L]` of the targets under one decoder pass
     over each modality's own ids."""
@@ -129,8 +146,13 @@ def _target_log_probs(
     encoded = ops.repeat(encoded, count, axis=0)
     encoder_mask = ops.repeat(encoder_mask, count, axis=0)
     text_logits, image_logits = backbone.decode(
-        encoded, encoder_mask, text_inputs, text_masks, image_inputs,
-        full_vocabulary=False, image_decoder_masks=image_masks,
+        encoded,
+        encoder_mask,
+        text_inputs,
+        text_masks,
+        image_inputs,
+        full_vocabulary=False,
+        image_decoder_masks=image_masks,
     )
     logits = image_logits if is_image else text_logits
     log_probs = ops.log_softmax(logits, axis=-1)

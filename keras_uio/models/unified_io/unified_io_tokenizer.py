@@ -19,8 +19,25 @@ _SPACE = "\u2581"  # SentencePiece word-boundary marker
 # characters of `str.isspace`), spelled out because RE2's `\s` (tf.data
 # path) is ASCII only; both paths must strip the same characters.
 _WHITESPACE = (
-    0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0,
-    0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029, 0x202F, 0x205F, 0x3000,
+    0x09,
+    0x0A,
+    0x0B,
+    0x0C,
+    0x0D,
+    0x1C,
+    0x1D,
+    0x1E,
+    0x1F,
+    0x20,
+    0x85,
+    0xA0,
+    0x1680,
+    *range(0x2000, 0x200B),
+    0x2028,
+    0x2029,
+    0x202F,
+    0x205F,
+    0x3000,
 )
 _WS_PYTHON = "[" + "".join(re.escape(chr(c)) for c in _WHITESPACE) + "]"
 _WS_RE2 = "[" + "".join(f"\\x{{{c:x}}}" for c in _WHITESPACE) + "]"
@@ -166,14 +183,11 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
             else:
                 pieces.append(spm_.IdToPiece(i))
         names = [
-            self.vocab.token_string(i)
-            for i in range(sp_size, self.vocab.vocab_size)
+            self.vocab.token_string(i) for i in range(sp_size, self.vocab.vocab_size)
         ]
         self._names = list(self._vocabulary) + names
         self._name_to_id = {t: i for i, t in enumerate(self._names)}
-        self._id_table = np.array(
-            pieces + [_SPACE + n for n in names], dtype=object
-        )
+        self._id_table = np.array(pieces + [_SPACE + n for n in names], dtype=object)
         self._split_pattern = _unsplittable_pattern(num_extra)
         self._split_re = re.compile(
             rf"{_WS_PYTHON}*({self._split_pattern}){_WS_PYTHON}*"
@@ -220,7 +234,7 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
         ids = []
         pos = 0
         for m in self._split_re.finditer(text):
-            chunk = text[pos: m.start()]
+            chunk = text[pos : m.start()]
             if chunk:
                 ids.extend(self._sentence_piece_spm.encode(chunk))
             ids.append(self._special_id(m.group(1)))
@@ -236,8 +250,9 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
         self._maybe_initialized_spm()
         if hasattr(inputs, "numpy") or keras.ops.is_tensor(inputs):
             inputs = np.asarray(
-                inputs.numpy() if hasattr(inputs, "numpy") else
-                keras.ops.convert_to_numpy(inputs)
+                inputs.numpy()
+                if hasattr(inputs, "numpy")
+                else keras.ops.convert_to_numpy(inputs)
             )
         batched = True
         if isinstance(inputs, (str, bytes)):
@@ -262,9 +277,7 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
             if isinstance(t, bytes):
                 t = t.decode("utf-8")
             if not isinstance(t, str):
-                raise ValueError(
-                    f"`inputs` must contain strings. Received: {t!r}"
-                )
+                raise ValueError(f"`inputs` must contain strings. Received: {t!r}")
             texts.append(t)
         out = [self._encode_text(t) for t in texts]
         if self.sequence_length:
@@ -293,9 +306,7 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
             _MARK + r"\1" + _MARK,
         )
         chunks = tf.strings.split(marked, _MARK)
-        flat = tf.strings.regex_replace(
-            chunks.flat_values, _ESCAPED, _ESCAPE
-        )
+        flat = tf.strings.regex_replace(chunks.flat_values, _ESCAPED, _ESCAPE)
         return chunks.with_flat_values(flat)
 
     def _tokenize_graph(self, inputs):
@@ -341,13 +352,11 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
     def tokenize(self, inputs):
         self._check_vocabulary()
         if self._use_tf_workflow():
-            from keras_hub.src.utils.tensor_utils import (
-                preprocessing_function,
-            )
+            from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-            return preprocessing_function(
-                lambda self, x: self._tokenize_graph(x)
-            )(self, inputs)
+            return preprocessing_function(lambda self, x: self._tokenize_graph(x))(
+                self, inputs
+            )
         return self._tokenize_python(inputs)
 
     # ----------------------------------------------------- detokenize
@@ -409,9 +418,7 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
         pieces = tf.ragged.map_flat_values(lookup, ids)
         text = tf.strings.reduce_join(pieces, axis=-1)
         text = tf.strings.regex_replace(text, _SPACE, " ")
-        text = tf.strings.regex_replace(
-            text, _EXTRA_ID_THEN_TEXT_RE2, r"\1 \2"
-        )
+        text = tf.strings.regex_replace(text, _EXTRA_ID_THEN_TEXT_RE2, r"\1 \2")
         text = tf.strings.regex_replace(text, "^ ", "")
         if unbatched:
             text = tf.squeeze(text, 0)
@@ -421,13 +428,11 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
         """Ids -> text; never fails on any integer id."""
         self._check_vocabulary()
         if self._use_tf_workflow():
-            from keras_hub.src.utils.tensor_utils import (
-                preprocessing_function,
-            )
+            from keras_hub.src.utils.tensor_utils import preprocessing_function
 
-            return preprocessing_function(
-                lambda self, x: self._detokenize_graph(x)
-            )(self, inputs)
+            return preprocessing_function(lambda self, x: self._detokenize_graph(x))(
+                self, inputs
+            )
         return self._detokenize_python(inputs)
 
     def compute_output_spec(self, input_spec):

@@ -31,7 +31,10 @@ def _jax_conv(strides, padding):
 
     def forward(x, w):
         return jax.lax.conv_general_dilated(
-            x, w, strides, padding.upper(),
+            x,
+            w,
+            strides,
+            padding.upper(),
             dimension_numbers=("NHWC", "HWIO", "NHWC"),
         )
 
@@ -60,8 +63,10 @@ def _jax_conv(strides, padding):
         dy2 = dy.reshape(-1, dy.shape[-1])
         taps = [
             [
-                x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
-                .reshape(-1, cin).T @ dy2
+                x[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw]
+                .reshape(-1, cin)
+                .T
+                @ dy2
                 for j in range(kw)
             ]
             for i in range(kh)

@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+
 from keras_uio.layers.host_initializer import HostInitializer
 
 
@@ -66,17 +67,14 @@ class VectorQuantizer(keras.layers.Layer):
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(
-                    f"`{name}` must be a positive int. "
-                    f"Received: {name}={value!r}"
+                    f"`{name}` must be a positive int. Received: {name}={value!r}"
                 )
         self.codebook_size = codebook_size
         self.embed_dim = embed_dim
         self.beta = float(beta)
         if embeddings_initializer is None:
             embeddings_initializer = HostInitializer("uniform", 1.0, mode="fan_avg")
-        self.embeddings_initializer = keras.initializers.get(
-            embeddings_initializer
-        )
+        self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
 
     def build(self, input_shape=None):
         if input_shape is not None and input_shape[-1] != self.embed_dim:

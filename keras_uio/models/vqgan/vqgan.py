@@ -122,9 +122,7 @@ class VQGAN(Backbone):
 
         # === Layers ===
         self.encoder = build_encoder(config, dtype)
-        self.quant_conv = host_conv2d(
-            z_channels, 1, dtype=dtype, name="quant_conv"
-        )
+        self.quant_conv = host_conv2d(z_channels, 1, dtype=dtype, name="quant_conv")
         self.quantize = VectorQuantizer(
             codebook_size, embed_dim, dtype=dtype, name="quantize"
         )
@@ -291,9 +289,7 @@ class VQGAN(Backbone):
         Returns:
             A `keras.distribution.LayoutMap`.
         """
-        check_device_mesh(
-            device_mesh, model_parallel_dim_name, data_parallel_dim_name
-        )
+        check_device_mesh(device_mesh, model_parallel_dim_name, data_parallel_dim_name)
         model = model_parallel_dim_name
         convs = (
             r"(?:.*/)?(?:conv_in|conv1|conv2|conv|nin_shortcut|q|k|v|"
@@ -343,9 +339,7 @@ class VQGAN(Backbone):
         preset_checks.verify_before_loading(
             self, filepath, check_variables=not skip_mismatch
         )
-        return super().load_weights(
-            filepath, skip_mismatch=skip_mismatch, **kwargs
-        )
+        return super().load_weights(filepath, skip_mismatch=skip_mismatch, **kwargs)
 
     def get_config(self):
         config = super().get_config()

@@ -2,9 +2,9 @@
 
 import keras
 from keras import ops
+
 from keras_uio.layers.host_initializer import host_conv2d
 from keras_uio.layers.host_initializer import host_group_norm
-
 
 
 @keras.saving.register_keras_serializable(package="keras_uio")
@@ -51,9 +51,7 @@ class VQGANAttentionBlock(keras.layers.Layer):
         channels = input_shape[-1]
         self.norm.build(input_shape)
         for name in ("q", "k", "v", "proj_out"):
-            conv = host_conv2d(
-                channels, 1, name=name, dtype=self.dtype_policy
-            )
+            conv = host_conv2d(channels, 1, name=name, dtype=self.dtype_policy)
             conv.build(input_shape)
             setattr(self, name, conv)
         self.built = True

@@ -37,14 +37,11 @@ def _positive_int(name, value, minimum=1):
 def _int_tuple(name, values, allow_empty):
     if isinstance(values, (int, np.integer)) or not hasattr(values, "__iter__"):
         raise ValueError(
-            f"`{name}` must be a sequence of positive ints. "
-            f"Received: {name}={values!r}"
+            f"`{name}` must be a sequence of positive ints. Received: {name}={values!r}"
         )
     values = tuple(values)
     if not values and not allow_empty:
-        raise ValueError(
-            f"`{name}` must not be empty. Received: {name}={values!r}"
-        )
+        raise ValueError(f"`{name}` must not be empty. Received: {name}={values!r}")
     return tuple(_positive_int(f"{name}[{i}]", v) for i, v in enumerate(values))
 
 

@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+
 from keras_uio.layers.host_initializer import host_conv2d
 
 
@@ -38,7 +39,11 @@ class VQGANDownsample(keras.layers.Layer):
     def build(self, input_shape):
         filters = self.filters or input_shape[-1]
         self.conv = host_conv2d(
-            filters, 3, strides=2, padding="valid", name="conv",
+            filters,
+            3,
+            strides=2,
+            padding="valid",
+            name="conv",
             dtype=self.dtype_policy,
         )
         padded = list(input_shape)

@@ -2,9 +2,9 @@
 
 import keras
 from keras import ops
+
 from keras_uio.layers.host_initializer import host_conv2d
 from keras_uio.layers.host_initializer import host_group_norm
-
 
 
 def swish(x):
@@ -45,15 +45,12 @@ class VQGANResBlock(keras.layers.Layer):
         super().__init__(dtype=dtype, **kwargs)
         if not isinstance(filters, int) or filters < 1:
             raise ValueError(
-                "`filters` must be a positive int. "
-                f"Received: filters={filters!r}"
+                f"`filters` must be a positive int. Received: filters={filters!r}"
             )
         self.filters = filters
         self.groups = groups
         self.epsilon = epsilon
-        norm_args = dict(
-            groups=groups, epsilon=epsilon, dtype=self.dtype_policy
-        )
+        norm_args = dict(groups=groups, epsilon=epsilon, dtype=self.dtype_policy)
         conv_args = dict(padding="same", dtype=self.dtype_policy)
         self.norm1 = host_group_norm(name="norm1", **norm_args)
         self.conv1 = host_conv2d(filters, 3, name="conv1", **conv_args)

@@ -20,9 +20,7 @@ from keras_uio.models.vqgan.vqgan_upsample import VQGANUpsample
 
 
 def _conv(filters, kernel_size, name, dtype):
-    return host_conv2d(
-        filters, kernel_size, padding="same", dtype=dtype, name=name
-    )
+    return host_conv2d(filters, kernel_size, padding="same", dtype=dtype, name=name)
 
 
 def _swish(name, dtype):
@@ -39,9 +37,7 @@ def _middle(x, groups, dtype):
 
 
 def _output_head(x, filters, groups, dtype):
-    x = host_group_norm(
-        groups=groups, epsilon=1e-6, dtype=dtype, name="norm_out"
-    )(x)
+    x = host_group_norm(groups=groups, epsilon=1e-6, dtype=dtype, name="norm_out")(x)
     x = _swish("swish_out", dtype)(x)
     return _conv(filters, 3, "conv_out", dtype)(x)
 
@@ -79,9 +75,7 @@ def build_decoder(config, dtype=None):
     multipliers = config["channel_multipliers"]
     groups = config["norm_groups"]
     latents = keras.Input((grid, grid, config["z_channels"]), name="latents")
-    x = _conv(config["channels"] * multipliers[-1], 3, "conv_in", dtype)(
-        latents
-    )
+    x = _conv(config["channels"] * multipliers[-1], 3, "conv_in", dtype)(latents)
     x = _middle(x, groups, dtype)
     resolutions = level_resolutions(config)
     # Levels run from the lowest resolution up; `up_0` is the lowest.

@@ -121,8 +121,7 @@ class VQGANTrainer(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(vqgan, VQGAN):
             raise ValueError(
-                "`vqgan` must be a `keras_uio.VQGAN`. "
-                f"Received: vqgan={vqgan!r}"
+                f"`vqgan` must be a `keras_uio.VQGAN`. Received: vqgan={vqgan!r}"
             )
         if reconstruction_loss not in RECONSTRUCTION_LOSSES:
             raise ValueError(
@@ -135,9 +134,11 @@ class VQGANTrainer(keras.Model):
             ("perceptual_weight", perceptual_weight),
             ("adversarial_weight", adversarial_weight),
         ):
-            if isinstance(value, bool) or not isinstance(
-                value, (int, float, np.number)
-            ) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float, np.number))
+                or value < 0
+            ):
                 raise ValueError(
                     f"`{name}` must be a float >= 0. Received: {name}={value!r}"
                 )
@@ -163,9 +164,7 @@ class VQGANTrainer(keras.Model):
             perceptual_model.trainable = False
 
         # Metrics (tracked as attributes, so `fit` logs and resets them).
-        self.reconstruction_tracker = keras.metrics.Mean(
-            name="reconstruction_loss"
-        )
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.codebook_tracker = keras.metrics.Mean(name="codebook_loss")
         self.commitment_tracker = keras.metrics.Mean(name="commitment_loss")
         self.usage_tracker = keras.metrics.Mean(name="codebook_usage")
@@ -176,9 +175,7 @@ class VQGANTrainer(keras.Model):
             self.generator_adversarial_tracker = keras.metrics.Mean(
                 name="generator_adversarial_loss"
             )
-            self.discriminator_tracker = keras.metrics.Mean(
-                name="discriminator_loss"
-            )
+            self.discriminator_tracker = keras.metrics.Mean(name="discriminator_loss")
             # Training steps seen by `call`, to switch the GAN terms on.
             self.adversarial_step = self.add_weight(
                 shape=(),
@@ -203,9 +200,7 @@ class VQGANTrainer(keras.Model):
             "reconstruction": reconstruction,
             "codes": ops.reshape(codes, (-1, vqgan.num_codes)),
             "codebook_loss": ops.broadcast_to(losses["codebook_loss"], batch),
-            "commitment_loss": ops.broadcast_to(
-                losses["commitment_loss"], batch
-            ),
+            "commitment_loss": ops.broadcast_to(losses["commitment_loss"], batch),
         }
 
     # --- loss --------------------------------------------------------------------
@@ -225,9 +220,7 @@ class VQGANTrainer(keras.Model):
         else:
             reconstruction_loss = ops.mean(ops.square(error))
         codebook_loss = ops.mean(ops.cast(y_pred["codebook_loss"], "float32"))
-        commitment_loss = ops.mean(
-            ops.cast(y_pred["commitment_loss"], "float32")
-        )
+        commitment_loss = ops.mean(ops.cast(y_pred["commitment_loss"], "float32"))
         loss = (
             reconstruction_loss
             + self.codebook_weight * codebook_loss
@@ -254,12 +247,9 @@ class VQGANTrainer(keras.Model):
             self.generator_adversarial_tracker.update_state(generator_loss)
             self.discriminator_tracker.update_state(discriminator_loss)
             if training:
-                on = ops.cast(
-                    self.adversarial_step > self.adversarial_start, "float32"
-                )
+                on = ops.cast(self.adversarial_step > self.adversarial_start, "float32")
                 loss = loss + on * (
-                    self.adversarial_weight * generator_term
-                    + discriminator_loss
+                    self.adversarial_weight * generator_term + discriminator_loss
                 )
 
         if self.losses:
@@ -267,17 +257,12 @@ class VQGANTrainer(keras.Model):
         return loss
 
     def _perceptual_loss(self, target, reconstruction):
-        real = keras.tree.flatten(
-            self.perceptual_model(target, training=False)
-        )
-        fake = keras.tree.flatten(
-            self.perceptual_model(reconstruction, training=False)
-        )
+        real = keras.tree.flatten(self.perceptual_model(target, training=False))
+        fake = keras.tree.flatten(self.perceptual_model(reconstruction, training=False))
         terms = [
             ops.mean(
                 ops.square(
-                    ops.cast(b, "float32")
-                    - ops.stop_gradient(ops.cast(a, "float32"))
+                    ops.cast(b, "float32") - ops.stop_gradient(ops.cast(a, "float32"))
                 )
             )
             for a, b in zip(real, fake)
@@ -328,9 +313,7 @@ class VQGANTrainer(keras.Model):
                 np.asarray(ops.convert_to_numpy(ops.cast(latent, "float32")))
             )
         latents = np.concatenate(latents).reshape(-1, vqgan.embed_dim)
-        codes = np.asarray(
-            ops.convert_to_numpy(vqgan.quantize(latents)[0])
-        ).reshape(-1)
+        codes = np.asarray(ops.convert_to_numpy(vqgan.quantize(latents)[0])).reshape(-1)
         used = np.bincount(codes, minlength=vqgan.codebook_size) > 0
         dead = np.flatnonzero(~used)
         count = min(len(dead), len(latents))

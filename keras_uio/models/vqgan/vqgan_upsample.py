@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+
 from keras_uio.layers.host_initializer import host_conv2d
 
 
@@ -34,7 +35,10 @@ class VQGANUpsample(keras.layers.Layer):
 
     def build(self, input_shape):
         self.conv = host_conv2d(
-            self.filters or input_shape[-1], 3, padding="same", name="conv",
+            self.filters or input_shape[-1],
+            3,
+            padding="same",
+            name="conv",
             dtype=self.dtype_policy,
         )
         self.conv.build(self._upsampled_shape(input_shape))

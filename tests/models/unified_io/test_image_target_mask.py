@@ -56,7 +56,9 @@ def test_padded_image_target_matches_original(
     image_masks = ref["in/image_decoder_masks"]
     # The case: trailing padding (row 0) and padding between valid codes (row 1).
     assert image_masks[0, 192:].sum() == 0 and image_masks[0, :192].all()
-    assert not image_masks[1].all() and image_masks[1, -1] == 0 and image_masks[1, 0] == 1
+    assert (
+        not image_masks[1].all() and image_masks[1, -1] == 0 and image_masks[1, 0] == 1
+    )
     assert (text_masks == 0).any()
 
     text, image = _decode(backbone, encoded, reference_io, text_masks, image_masks)
@@ -71,7 +73,9 @@ def test_padded_image_target_matches_original(
     vocab = backbone.vocabulary_size
     np.testing.assert_array_equal(text_full[..., :vocab], text)
     np.testing.assert_array_equal(image_full[..., vocab:], image)
-    assert (image_full[..., :vocab] <= -1e9).all() and (text_full[..., vocab:] <= -1e9).all()
+    assert (image_full[..., :vocab] <= -1e9).all() and (
+        text_full[..., vocab:] <= -1e9
+    ).all()
 
 
 def test_image_target_mask_changes_valid_positions(
@@ -86,7 +90,9 @@ def test_image_target_mask_changes_valid_positions(
     text_masks = ref["in/text_decoder_masks"]
     image_masks = ref["in/image_decoder_masks"]
     valid = image_masks.astype(bool)
-    masked_text, masked = _decode(backbone, encoded, reference_io, text_masks, image_masks)
+    masked_text, masked = _decode(
+        backbone, encoded, reference_io, text_masks, image_masks
+    )
     text, unmasked = _decode(backbone, encoded, reference_io, text_masks, None)
     ones_text, ones = _decode(
         backbone, encoded, reference_io, text_masks, np.ones_like(image_masks)
@@ -105,7 +111,9 @@ def test_image_target_mask_changes_valid_positions(
     changed_theirs = np.abs(theirs_masked[1] - theirs_unmasked[1])[after].max()
     assert changed_ours > 0.1 and changed_theirs > 0.1, (changed_ours, changed_theirs)
     # Positions before the first padded code see no padding either way.
-    np.testing.assert_allclose(masked[1, :first_pad], unmasked[1, :first_pad], atol=1e-5)
+    np.testing.assert_allclose(
+        masked[1, :first_pad], unmasked[1, :first_pad], atol=1e-5
+    )
     np.testing.assert_allclose(masked[0][valid[0]], unmasked[0][valid[0]], atol=1e-5)
     np.testing.assert_allclose(
         masked_text[text_masks.astype(bool)], text[text_masks.astype(bool)], atol=1e-5

@@ -26,8 +26,15 @@ def test_mixed_batch_runs_one_generate_per_output_mode(tiny_model, monkeypatch):
         ]
     )
     assert sorted(calls) == [(1, True), (3, False)]
-    assert [r["task"] for r in results] == ["vqa", "depth", "localization", "captioning"]
-    assert isinstance(results[0]["text"], str) and isinstance(results[0]["errors"], list)
+    assert [r["task"] for r in results] == [
+        "vqa",
+        "depth",
+        "localization",
+        "captioning",
+    ]
+    assert isinstance(results[0]["text"], str) and isinstance(
+        results[0]["errors"], list
+    )
     assert results[1]["depth"].shape == PORTRAIT.shape[:2]
     assert results[2]["boxes"].ndim == 2 and results[2]["boxes"].shape[1] == 4
 
@@ -47,7 +54,9 @@ def test_unknown_task_and_missing_inputs(tiny_model):
     with pytest.raises(ValueError, match="'task' key"):
         tiny_model.predict_tasks([{"image": IMAGE}])
     with pytest.raises(ValueError):
-        tiny_model.predict_tasks([{"task": "vqa", "image": IMAGE[..., 0:2], "question": "q"}])
+        tiny_model.predict_tasks(
+            [{"task": "vqa", "image": IMAGE[..., 0:2], "question": "q"}]
+        )
 
 
 def test_cli_predict_writes_json_and_png(tiny_model, tmp_path, capsys):
@@ -62,16 +71,29 @@ def test_cli_predict_writes_json_and_png(tiny_model, tmp_path, capsys):
     image_path = tmp_path / "input.png"
     Image.fromarray(IMAGE).save(image_path)
     out = tmp_path / "out"
-    code = main([
-        "predict", "--preset", str(preset), "--task", "localization",
-        "--image", str(image_path), "--text", "triangle", "--out", str(out),
-    ])
+    code = main(
+        [
+            "predict",
+            "--preset",
+            str(preset),
+            "--task",
+            "localization",
+            "--image",
+            str(image_path),
+            "--text",
+            "triangle",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     result = json.load(open(out / "localization.json"))
     assert result["task"] == "localization" and "boxes" in result
     picture = Image.open(out / "localization.png")
     assert picture.size == (IMAGE.shape[1], IMAGE.shape[0])
-    code = main(["predict", "--preset", str(preset), "--task", "vqa", "--out", str(out)])
+    code = main(
+        ["predict", "--preset", str(preset), "--task", "vqa", "--out", str(out)]
+    )
     assert code == 2 and "needs image (--image)" in capsys.readouterr().err
 
 
@@ -112,7 +134,9 @@ def test_too_long_prompt_names_the_example_and_can_be_truncated(tiny_model):
         {"task": "captioning", "image": IMAGE},
         {"task": "vqa", "image": IMAGE, "question": question},
     ]
-    with pytest.raises(ValueError, match=r"examples\[1\] \(task 'vqa'\).*truncate=True"):
+    with pytest.raises(
+        ValueError, match=r"examples\[1\] \(task 'vqa'\).*truncate=True"
+    ):
         tiny_model.predict_tasks(examples)
     results = tiny_model.predict_tasks(examples, truncate=True, max_text_length=2)
     assert len(results) == 2 and isinstance(results[1]["text"], str)
@@ -147,8 +171,10 @@ def test_grounded_vqa_writes_a_full_text_answer_with_its_image(tiny_model, monke
 
     monkeypatch.setattr(tiny_model, "generate", recording)
     tiny_model.predict_tasks(
-        [{"task": "grounded_vqa", "image": IMAGE, "question": "what is it ?"},
-         {"task": "depth", "image": IMAGE}],
+        [
+            {"task": "grounded_vqa", "image": IMAGE, "question": "what is it ?"},
+            {"task": "depth", "image": IMAGE},
+        ],
         greedy=True,
     )
     lengths = sorted((c["image"], c["max_text_length"]) for c in calls)

@@ -13,20 +13,30 @@ import pytest
 import tensorflow as tf
 
 from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
-from keras_uio.models.unified_io.unified_io_tokenizer import (
-    UnifiedIOTokenizer,
-)
+from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 
 TEXTS = [
     "a\x1f\x1e\x1fb",
     "what color\x1f\x1e\x1fis it ?",
     "\x1f\x1e\x1f",
     "x\x1f\x1e\x1f<extra_id_3>\x1f\x1e\x1fy",
-    "a\x01b", "\x010", "\x011", "\x01<extra_id_7>\x01", "a\x01\x011b",
-    "\x00", "a\x00b <extra_id_2>",
-    "a\xa0<extra_id_3>\u3000b", "red\x0b<extra_id_5>\x85blue",
-    "x\u2028<pad>\u2029y", "\x1c</s>\x1d", "\u200b<unk>\u200b",
-    "", " ", "<extra_id_3>", "<extra_id_3><extra_id_4>", "a  b",
+    "a\x01b",
+    "\x010",
+    "\x011",
+    "\x01<extra_id_7>\x01",
+    "a\x01\x011b",
+    "\x00",
+    "a\x00b <extra_id_2>",
+    "a\xa0<extra_id_3>\u3000b",
+    "red\x0b<extra_id_5>\x85blue",
+    "x\u2028<pad>\u2029y",
+    "\x1c</s>\x1d",
+    "\u200b<unk>\u200b",
+    "",
+    " ",
+    "<extra_id_3>",
+    "<extra_id_3><extra_id_4>",
+    "a  b",
     'region " <extra_id_350>  <extra_id_453> " .',
 ]
 

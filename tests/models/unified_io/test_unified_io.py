@@ -3,13 +3,13 @@
 import keras
 import numpy as np
 import pytest
-from tests.conftest import backbone_inputs
 
 from keras_uio.models.unified_io import unified_io_decoding
 from keras_uio.models.unified_io.unified_io import UnifiedIO
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.testing import assert_argmax_match
 from keras_uio.testing import assert_greedy_tokens_match
+from tests.conftest import backbone_inputs
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,10 @@ def _reference_logits(model, io):
         if not cache:
             cache.extend(
                 _teacher_forced_logits(
-                    model, _encoder_inputs(io),
-                    io["out/gen_text_tokens"], io["out/gen_image_tokens"],
+                    model,
+                    _encoder_inputs(io),
+                    io["out/gen_text_tokens"],
+                    io["out/gen_image_tokens"],
                 )
             )
         return cache
@@ -73,16 +75,22 @@ def test_greedy_generation_reproduces_the_original(model, reference_io):
     # diverges at one is compared up to that position only (keras_uio.testing).
     text_logits, image_logits = _reference_logits(model, io)
     diverged = assert_greedy_tokens_match(
-        out["text_tokens"], io["out/gen_text_tokens"], text_logits,
+        out["text_tokens"],
+        io["out/gen_text_tokens"],
+        text_logits,
         name="text tokens",
     )
     image_diverged = assert_greedy_tokens_match(
-        out["image_tokens"], io["out/gen_image_tokens"], image_logits,
+        out["image_tokens"],
+        io["out/gen_image_tokens"],
+        image_logits,
         name="image tokens",
     )
     same = np.ones(len(out["scores"]), bool)
     same[list(diverged) + list(image_diverged)] = False
-    np.testing.assert_allclose(out["scores"][same], io["out/gen_scores"][same], atol=1e-3)
+    np.testing.assert_allclose(
+        out["scores"][same], io["out/gen_scores"][same], atol=1e-3
+    )
     rows = ~np.isin(np.arange(len(same)), list(image_diverged))
     assert np.abs(out["image"][rows] - io["out/gen_image"][rows]).max(initial=0) <= 1e-3
 
@@ -126,7 +134,9 @@ def test_stop_at_eos_pads_after_eos(model, reference_io):
     out = model.generate(_encoder_inputs(io), max_text_length=5, sampler=eos_everywhere)
     np.testing.assert_array_equal(out["text_tokens"], [[1, 0, 0, 0, 0]] * 2)
     full = model.generate(
-        _encoder_inputs(io), max_text_length=5, sampler=eos_everywhere,
+        _encoder_inputs(io),
+        max_text_length=5,
+        sampler=eos_everywhere,
         stop_at_eos=False,
     )
     np.testing.assert_array_equal(full["text_tokens"], np.ones((2, 5)))
@@ -135,17 +145,28 @@ def test_stop_at_eos_pads_after_eos(model, reference_io):
 def test_constrained_decoding_never_emits_forbidden_ids(model, reference_io):
     allowed = [7, 300, 512, 1100]
     out = model.generate(
-        _encoder_inputs(reference_io), max_text_length=8, sampler="random",
-        allowed_ids=allowed, seed=3, stop_at_eos=False,
+        _encoder_inputs(reference_io),
+        max_text_length=8,
+        sampler="random",
+        allowed_ids=allowed,
+        seed=3,
+        stop_at_eos=False,
     )
     assert np.isin(out["text_tokens"], allowed + [1]).all()
 
 
-@pytest.mark.parametrize("sampler, kwargs", [("top_k", {"k": 3}), ("top_p", {"p": 0.5}), ("random", {"temperature": 0.7})])
+@pytest.mark.parametrize(
+    "sampler, kwargs",
+    [("top_k", {"k": 3}), ("top_p", {"p": 0.5}), ("random", {"temperature": 0.7})],
+)
 def test_random_samplers_are_seeded_and_valid(model, reference_io, sampler, kwargs):
     inputs = _encoder_inputs(reference_io)
-    a = model.generate(inputs, max_text_length=6, sampler=sampler, seed=1, stop_at_eos=False, **kwargs)
-    b = model.generate(inputs, max_text_length=6, sampler=sampler, seed=1, stop_at_eos=False, **kwargs)
+    a = model.generate(
+        inputs, max_text_length=6, sampler=sampler, seed=1, stop_at_eos=False, **kwargs
+    )
+    b = model.generate(
+        inputs, max_text_length=6, sampler=sampler, seed=1, stop_at_eos=False, **kwargs
+    )
     np.testing.assert_array_equal(a["text_tokens"], b["text_tokens"])
     tokens = a["text_tokens"]
     assert tokens.min() >= 0 and tokens.max() < model.backbone.vocabulary_size
@@ -172,7 +193,15 @@ def test_text_option_scores_equal_summed_token_log_probs(model, reference_io):
                 }
             )
             logits = np.asarray(forced["text_logits"], "float64")[0]
-            log_probs = logits - np.log(np.exp(logits - logits.max(-1, keepdims=True)).sum(-1, keepdims=True)) - logits.max(-1, keepdims=True)
+            log_probs = (
+                logits
+                - np.log(
+                    np.exp(logits - logits.max(-1, keepdims=True)).sum(
+                        -1, keepdims=True
+                    )
+                )
+                - logits.max(-1, keepdims=True)
+            )
             expected = log_probs[np.arange(len(targets)), targets].sum()
             np.testing.assert_allclose(-scores["loss"][row, n], expected, rtol=1e-4)
             np.testing.assert_allclose(
@@ -188,7 +217,9 @@ def test_image_option_scores(model, reference_io):
     scores = model.score(_encoder_inputs(io), options)
     assert scores["loss"].shape == (2, 2) and np.isfinite(scores["loss"]).all()
     codes = np.stack([io["out/vae_codes"], io["out/vae_codes"][::-1]], 1)
-    by_codes = model.score(_encoder_inputs(io), codes, option_masks=np.ones(codes.shape))
+    by_codes = model.score(
+        _encoder_inputs(io), codes, option_masks=np.ones(codes.shape)
+    )
     np.testing.assert_allclose(by_codes["loss"], scores["loss"], rtol=1e-5)
 
 
@@ -207,13 +238,24 @@ def test_masked_image_option_codes_are_hidden_from_the_decoder(model, reference_
     image_inputs = np.concatenate(
         [np.full((2, 1), b.image_start_id), flat[:, :-1] + b.vocabulary_size], 1
     )
-    encoded = b.encode(*(_encoder_inputs(io)[k] for k in (
-        "text_encoder_inputs", "image_encoder_inputs", "image_input_masks")))
+    encoded = b.encode(
+        *(
+            _encoder_inputs(io)[k]
+            for k in (
+                "text_encoder_inputs",
+                "image_encoder_inputs",
+                "image_input_masks",
+            )
+        )
+    )
     expected = {}
     for name, decoder_masks in (("masked", masks[:, 0]), ("unmasked", None)):
         _, logits = b.decode(
-            *encoded, np.zeros((2, 1), "int32"), np.ones((2, 1), "int32"),
-            image_inputs.astype("int32"), full_vocabulary=False,
+            *encoded,
+            np.zeros((2, 1), "int32"),
+            np.ones((2, 1), "int32"),
+            image_inputs.astype("int32"),
+            full_vocabulary=False,
             image_decoder_masks=decoder_masks,
         )
         logits = np.asarray(logits, "float64")
@@ -248,7 +290,9 @@ def test_bad_generate_inputs(model, reference_io):
     with pytest.raises(ValueError, match="temperature"):
         model.generate(inputs, sampler="random", temperature=float("nan"))
     with pytest.raises(ValueError, match="text_encoder_inputs` ids must be in"):
-        model.generate({**inputs, "text_encoder_inputs": inputs["text_encoder_inputs"] - 1})
+        model.generate(
+            {**inputs, "text_encoder_inputs": inputs["text_encoder_inputs"] - 1}
+        )
     with pytest.raises(ValueError, match="image_input_masks` must hold only 0"):
         model.generate({**inputs, "image_input_masks": inputs["image_input_masks"] * 2})
     nan_image = inputs["image_encoder_inputs"].copy()
@@ -256,7 +300,9 @@ def test_bad_generate_inputs(model, reference_io):
     with pytest.raises(ValueError, match="nan or inf"):
         model.generate({**inputs, "image_encoder_inputs": nan_image})
     with pytest.raises(ValueError, match="normalised pixels"):
-        model.generate({**inputs, "image_encoder_inputs": np.full_like(nan_image, 255.0)})
+        model.generate(
+            {**inputs, "image_encoder_inputs": np.full_like(nan_image, 255.0)}
+        )
 
 
 def test_vqgan_encode_rejects_unscaled_pixels(model):
@@ -277,7 +323,10 @@ def test_save_and_load_preset(model, reference_io, tmp_path):
     np.testing.assert_array_equal(a["text_tokens"], b["text_tokens"])
     outputs = loaded(backbone_inputs(io))
     assert set(outputs) == {
-        "text_logits", "image_logits", "text_token_logits", "image_code_logits",
+        "text_logits",
+        "image_logits",
+        "text_token_logits",
+        "image_code_logits",
         "decoder_states",
     }
 
@@ -286,7 +335,8 @@ def test_public_classes_are_registered_for_keras_serialization():
     import keras
 
     import keras_uio
-    from keras_uio.training import Adafactor, InverseSquareRootSchedule
+    from keras_uio.training import Adafactor
+    from keras_uio.training import InverseSquareRootSchedule
 
     for cls in (
         keras_uio.UnifiedIO,
@@ -326,7 +376,10 @@ def test_beam_search_finds_at_least_the_greedy_score(model, reference_io):
 def test_text_only_inputs_skip_the_image_patches(model, reference_io):
     """All-zero image masks: the text-only encoder gives the same output."""
     inputs = _encoder_inputs(reference_io)
-    no_image = {**inputs, "image_input_masks": np.zeros_like(inputs["image_input_masks"])}
+    no_image = {
+        **inputs,
+        "image_input_masks": np.zeros_like(inputs["image_input_masks"]),
+    }
     b = model.backbone
     full, full_mask = b.encode(**no_image)
     text, text_mask = b.encode_text(inputs["text_encoder_inputs"])
@@ -338,13 +391,16 @@ def test_text_only_inputs_skip_the_image_patches(model, reference_io):
     fast = model.generate(no_image, max_text_length=6, stop_at_eos=False)
     # the same decoder over the full (masked) encoder output, step by step
     forced = b.decode(
-        full, full_mask,
+        full,
+        full_mask,
         np.pad(fast["text_tokens"][:, :-1], [(0, 0), (1, 0)]),
         np.ones_like(fast["text_tokens"]),
         np.full((2, 1), b.image_start_id),
     )[0]
     forced = np.asarray(forced)
-    assert_argmax_match(forced.argmax(-1), fast["text_tokens"], forced, name="text tokens")
+    assert_argmax_match(
+        forced.argmax(-1), fast["text_tokens"], forced, name="text tokens"
+    )
 
 
 def test_training_forward_computes_each_modality_over_its_own_ids(model, reference_io):
@@ -359,7 +415,9 @@ def test_training_forward_computes_each_modality_over_its_own_ids(model, referen
     text, image = out["text_token_logits"], out["image_code_logits"]
     assert text.shape[-1] == v and image.shape[-1] == vi
     text, image = np.asarray(text), np.asarray(image)
-    np.testing.assert_allclose(text[valid], io["out/dec_text_logits"][..., :v][valid], atol=1e-4)
+    np.testing.assert_allclose(
+        text[valid], io["out/dec_text_logits"][..., :v][valid], atol=1e-4
+    )
     np.testing.assert_allclose(image, io["out/dec_image_logits"][..., v:], atol=1e-4)
     # the full-width outputs keep the backbone's contract (-1e10 elsewhere)
     for key in ("text_logits", "image_logits"):
@@ -373,7 +431,9 @@ def test_training_forward_computes_each_modality_over_its_own_ids(model, referen
     image_ids = inputs["image_decoder_inputs"]
     y = {
         "text_decoder_targets": io["in/text_decoder_targets"],
-        "image_decoder_targets": np.concatenate([image_ids[:, 1:], image_ids[:, :1] + 1], 1),
+        "image_decoder_targets": np.concatenate(
+            [image_ids[:, 1:], image_ids[:, :1] + 1], 1
+        ),
     }
 
     def summed_cross_entropy(logits, targets, weights):
@@ -414,7 +474,9 @@ def test_decode_compiler_options_keep_products_off_ynnpack():
 
     args = (jnp.ones((8, 64)), jnp.ones((64, 64)))
     default = jax.jit(product).lower(*args).compile().as_text()
-    tuned = jax.jit(product, compiler_options=unified_io_decoding.CPU_DECODE_COMPILER_OPTIONS)
+    tuned = jax.jit(
+        product, compiler_options=unified_io_decoding.CPU_DECODE_COMPILER_OPTIONS
+    )
     tuned = tuned.lower(*args).compile().as_text()
     # XLA's default hands the product to YNNPACK; the decode options do not.
     assert "ynn_fusion" in default
@@ -436,6 +498,8 @@ def test_generation_falls_back_when_xla_rejects_the_decode_options(
         _encoder_inputs(reference_io), max_text_length=8, stop_at_eos=False
     )
     assert_greedy_tokens_match(
-        out["text_tokens"], reference_io["out/gen_text_tokens"],
-        _reference_logits(model, reference_io)[0], name="text tokens",
+        out["text_tokens"],
+        reference_io["out/gen_text_tokens"],
+        _reference_logits(model, reference_io)[0],
+        name="text tokens",
     )

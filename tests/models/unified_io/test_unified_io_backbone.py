@@ -1,15 +1,16 @@
 """UnifiedIOBackbone against the original implementation's numbers."""
 
-import keras
 import keras_hub
 import numpy as np
 import pytest
-from tests.conftest import backbone_inputs
 
 from keras_uio import UnifiedIOBackbone
+from keras_uio.models.unified_io.unified_io_parameter_count import (
+    count_backbone_parameters,
+)
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
-from keras_uio.models.unified_io.unified_io_parameter_count import count_backbone_parameters
 from keras_uio.testing import assert_vqgan_codes_match
+from tests.conftest import backbone_inputs
 
 TOL = 1e-4
 
@@ -37,7 +38,9 @@ def test_teacher_forced_logits_match_original(converted_tiny, reference_io):
     io = reference_io
     outputs = backbone(backbone_inputs(io))
     valid_text = io["in/text_decoder_targets"] > 0
-    assert _max_diff(outputs["text_logits"], io["out/dec_text_logits"], valid_text) <= TOL
+    assert (
+        _max_diff(outputs["text_logits"], io["out/dec_text_logits"], valid_text) <= TOL
+    )
     assert _max_diff(outputs["image_logits"], io["out/dec_image_logits"]) <= TOL
 
 
@@ -58,20 +61,27 @@ def test_full_training_forward_with_vqgan_codes(converted_tiny, reference_io):
     image_inputs = np.concatenate([start, tokens[:, :-1]], axis=1)
     outputs = backbone(backbone_inputs(io, image_inputs))
     valid_text = io["in/text_decoder_targets"] > 0
-    assert _max_diff(outputs["text_logits"], io["out/full_text_logits"], valid_text) <= TOL
+    assert (
+        _max_diff(outputs["text_logits"], io["out/full_text_logits"], valid_text) <= TOL
+    )
     assert _max_diff(outputs["image_logits"], io["out/full_image_logits"]) <= TOL
 
 
 def test_outputs_are_float32_and_masked_by_modality(converted_tiny, reference_io):
     backbone, _ = converted_tiny
     outputs = backbone(backbone_inputs(reference_io))
-    text, image = np.asarray(outputs["text_logits"]), np.asarray(outputs["image_logits"])
+    text, image = (
+        np.asarray(outputs["text_logits"]),
+        np.asarray(outputs["image_logits"]),
+    )
     assert text.dtype == np.float32 and image.dtype == np.float32
     v = backbone.vocabulary_size
     assert (text[..., v:] == -1e10).all() and (image[..., :v] == -1e10).all()
 
 
-def test_save_and_load_preset_gives_identical_outputs(converted_tiny, reference_io, tmp_path):
+def test_save_and_load_preset_gives_identical_outputs(
+    converted_tiny, reference_io, tmp_path
+):
     backbone, _ = converted_tiny
     backbone.save_to_preset(tmp_path)
     for cls in (keras_hub.models.Backbone, UnifiedIOBackbone):
@@ -123,13 +133,18 @@ def test_preset_parameter_counts_from_config(preset):
     config = unified_io_presets[preset]["config"]
     dead = 2 * config["hidden_dim"] * config["num_heads"] * config["head_dim"]
     assert count_backbone_parameters(config) == ORIGINAL_COUNTS[preset] - dead
-    assert UnifiedIOBackbone.count_preset_parameters(preset) == ORIGINAL_COUNTS[preset] - dead
+    assert (
+        UnifiedIOBackbone.count_preset_parameters(preset)
+        == ORIGINAL_COUNTS[preset] - dead
+    )
 
 
 def test_analytic_count_equals_built_model():
     for overrides in ({}, {"num_segments": 8, "num_encoder_layers": 1, "head_dim": 5}):
         config = {**unified_io_presets["uio_tiny"]["config"], **overrides}
-        assert UnifiedIOBackbone(**config).count_params() == count_backbone_parameters(config)
+        assert UnifiedIOBackbone(**config).count_params() == count_backbone_parameters(
+            config
+        )
 
 
 def test_builtin_preset_without_weights_says_how_to_convert():
@@ -163,7 +178,9 @@ def test_too_long_text_is_an_error(converted_tiny, reference_io):
         )
 
 
-def test_encoding_a_patch_subset_equals_masking_the_others(converted_tiny, reference_io):
+def test_encoding_a_patch_subset_equals_masking_the_others(
+    converted_tiny, reference_io
+):
     """`image_input_indices`: only the kept patches enter the encoder, with
     the same result as all 576 patches and the others masked."""
     from keras_uio.data import select_patches
@@ -181,7 +198,9 @@ def test_encoding_a_patch_subset_equals_masking_the_others(converted_tiny, refer
         io["in/text_encoder_inputs"], io["in/image_encoder_inputs"], subset_masks
     )
     ours, mask = backbone.encode(
-        io["in/text_encoder_inputs"], io["in/image_encoder_inputs"], kept,
+        io["in/text_encoder_inputs"],
+        io["in/image_encoder_inputs"],
+        kept,
         image_input_indices=indices,
     )
     text_length = io["in/text_encoder_inputs"].shape[1]
@@ -197,8 +216,10 @@ def test_encoding_a_patch_subset_equals_masking_the_others(converted_tiny, refer
     assert _max_diff(ours, expected, valid) <= TOL
     with pytest.raises(ValueError, match="same shape"):
         backbone.encode(
-            io["in/text_encoder_inputs"], io["in/image_encoder_inputs"],
-            masks, image_input_indices=indices,
+            io["in/text_encoder_inputs"],
+            io["in/image_encoder_inputs"],
+            masks,
+            image_input_indices=indices,
         )
 
 
@@ -222,4 +243,6 @@ def test_predict_refuses_ids_outside_the_vocabulary_and_bad_masks(reference_io):
     with pytest.raises(ValueError, match="text_encoder_inputs` ids must be in"):
         backbone.predict({**inputs, "text_encoder_inputs": np.array([[-1, 6, 1]])})
     with pytest.raises(ValueError, match="image_input_masks` must hold only"):
-        backbone.predict({**inputs, "image_input_masks": inputs["image_input_masks"] * 3})
+        backbone.predict(
+            {**inputs, "image_input_masks": inputs["image_input_masks"] * 3}
+        )

@@ -74,5 +74,7 @@ def test_a_single_palette_pil_image_is_read_in_colour():
     converter = UnifiedIOImageConverter(image_size=64, patch_size=8)
     palette = Image.fromarray(rgb).convert("P")
     np.testing.assert_allclose(
-        converter.convert(palette)["images"], converter.convert(rgb)["images"], atol=1e-5
+        converter.convert(palette)["images"],
+        converter.convert(rgb)["images"],
+        atol=1e-5,
     )

@@ -11,12 +11,8 @@ import pytest
 import sentencepiece as spm
 import tensorflow as tf
 
-from keras_uio.models.unified_io.unified_io_preprocessor import (
-    UnifiedIOPreprocessor,
-)
-from keras_uio.models.unified_io.unified_io_tokenizer import (
-    UnifiedIOTokenizer,
-)
+from keras_uio.models.unified_io.unified_io_preprocessor import UnifiedIOPreprocessor
+from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 
 TEXT = [
     "What does the image describe ?",
@@ -29,8 +25,14 @@ TEXT = [
 def preprocessor():
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TEXT * 30), model_writer=model, vocab_size=60,
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, hard_vocab_limit=False,
+        sentence_iterator=iter(TEXT * 30),
+        model_writer=model,
+        vocab_size=60,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
+        hard_vocab_limit=False,
         minloglevel=2,
     )
     tokenizer = UnifiedIOTokenizer(proto=model.getvalue(), image_vocab_size=256)
@@ -53,10 +55,14 @@ def _examples(n=2):
 def test_outputs_and_shift(preprocessor):
     v = preprocessor.vocab
     codes = np.arange(512).reshape(2, 256) % 256
-    x, y, w = preprocessor({
-        "prompt": TEXT[:2], "image": [np.zeros((40, 30, 3), "uint8"), None],
-        "target_text": TEXT[2:] + ["dog"], "target_codes": codes,
-    })
+    x, y, w = preprocessor(
+        {
+            "prompt": TEXT[:2],
+            "image": [np.zeros((40, 30, 3), "uint8"), None],
+            "target_text": TEXT[2:] + ["dog"],
+            "target_codes": codes,
+        }
+    )
     assert x["text_encoder_inputs"].shape == (2, 64)
     assert x["image_encoder_inputs"].shape == (2, 384, 384, 3)
     assert x["image_input_masks"][1].sum() == 0

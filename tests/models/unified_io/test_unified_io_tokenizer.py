@@ -13,9 +13,7 @@ import pytest
 import sentencepiece as spm
 import tensorflow as tf
 
-from keras_uio.models.unified_io.unified_io_tokenizer import (
-    UnifiedIOTokenizer,
-)
+from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 
 PROMPTS = [
     "What does the image describe ?",
@@ -35,7 +33,10 @@ def proto():
         sentence_iterator=iter(PROMPTS * 30),
         model_writer=model,
         vocab_size=80,
-        pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,
         hard_vocab_limit=False,
         minloglevel=2,
     )
@@ -57,9 +58,7 @@ def test_extra_id_mapping(tokenizer):
         ids = tokenizer(f"<extra_id_{n}>")
         assert ids.tolist() == [end - 1 - n, 1]
         assert tokenizer.token_to_id(f"<extra_id_{n}>") == end - 1 - n
-    assert tokenizer.vocab.location_id(250) == tokenizer.token_to_id(
-        "<extra_id_350>"
-    )
+    assert tokenizer.vocab.location_id(250) == tokenizer.token_to_id("<extra_id_350>")
 
 
 def test_real_layout_numbers():
@@ -73,8 +72,15 @@ def test_real_layout_numbers():
 def test_prompt_split_like_hf(tokenizer):
     sp = tokenizer._sentence_piece_spm
     text = 'the region " <extra_id_350>  <extra_id_453> " .'
-    want = (sp.encode('the region "') + [tokenizer.token_to_id("<extra_id_350>"),
-            tokenizer.token_to_id("<extra_id_453>")] + sp.encode('" .') + [1])
+    want = (
+        sp.encode('the region "')
+        + [
+            tokenizer.token_to_id("<extra_id_350>"),
+            tokenizer.token_to_id("<extra_id_453>"),
+        ]
+        + sp.encode('" .')
+        + [1]
+    )
     assert tokenizer(text).tolist() == want
     assert tokenizer("a</s>").tolist() == sp.encode("a") + [1, 1]
 
@@ -99,7 +105,7 @@ def test_round_trip_and_tf_data_parity(tokenizer):
     batched = tf.data.Dataset.from_tensor_slices(PROMPTS).batch(3).map(tokenizer)
     got = [r for b in batched for r in b.to_list()]
     assert got == eager
-    for p, ids in zip(PROMPTS, eager):
+    for ids in eager:
         text = tokenizer.detokenize(ids)
         assert tokenizer(text).tolist() == ids
     assert tokenizer.detokenize(eager[4]).endswith(
@@ -124,6 +130,10 @@ def test_bad_inputs(tokenizer):
     with pytest.raises(ValueError, match="pad"):
         m = io.BytesIO()
         spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(PROMPTS * 5), model_writer=m, vocab_size=80,
-            hard_vocab_limit=False, minloglevel=2)
+            sentence_iterator=iter(PROMPTS * 5),
+            model_writer=m,
+            vocab_size=80,
+            hard_vocab_limit=False,
+            minloglevel=2,
+        )
         UnifiedIOTokenizer(proto=m.getvalue())

@@ -9,8 +9,14 @@ from keras_uio.models.vqgan.conv2d import Conv2D
 
 @pytest.mark.parametrize(
     "kernel,strides,padding",
-    [(3, 1, "same"), (3, 2, "valid"), (1, 1, "valid"), (3, 1, "valid"),
-     (3, 2, "same"), (4, 2, "same")],
+    [
+        (3, 1, "same"),
+        (3, 2, "valid"),
+        (1, 1, "valid"),
+        (3, 1, "valid"),
+        (3, 2, "same"),
+        (4, 2, "same"),
+    ],
 )
 def test_outputs_and_gradients_equal_keras_conv2d(kernel, strides, padding):
     import jax
@@ -27,6 +33,7 @@ def test_outputs_and_gradients_equal_keras_conv2d(kernel, strides, padding):
     def loss(layer):
         def f(kernel, inputs):
             return ((layer.convolution_op(inputs, kernel) - target) ** 2).sum()
+
         return jax.grad(f, argnums=(0, 1))(ours.kernel.value, x)
 
     np.testing.assert_array_equal(ours(x), reference(x))
@@ -39,5 +46,9 @@ def test_config_round_trip():
     layer = Conv2D(4, 3, strides=2, padding="same", name="c")
     clone = Conv2D.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
-    assert isinstance(keras.saving.deserialize_keras_object(
-        keras.saving.serialize_keras_object(layer)), Conv2D)
+    assert isinstance(
+        keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(layer)
+        ),
+        Conv2D,
+    )

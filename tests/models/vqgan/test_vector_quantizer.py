@@ -50,14 +50,13 @@ def test_losses_and_straight_through_gradient():
     np.testing.assert_allclose(float(losses["codebook_loss"]), mse, 1e-5)
     np.testing.assert_allclose(float(losses["loss"]), 1.25 * mse, 1e-5)
 
-    grads = jax.grad(lambda z: layer.stateless_call(
-        [codebook], [], z)[0][1].sum() * 3.0)(z)
+    grads = jax.grad(
+        lambda z: layer.stateless_call([codebook], [], z)[0][1].sum() * 3.0
+    )(z)
     np.testing.assert_allclose(np.asarray(grads), 3.0 * np.ones_like(z))
 
     def loss_terms(embedding, z):
-        (_, _, losses), _ = layer.stateless_call(
-            [embedding], [], z, with_losses=True
-        )
+        (_, _, losses), _ = layer.stateless_call([embedding], [], z, with_losses=True)
         return losses["codebook_loss"], losses["commitment_loss"]
 
     # The codebook term trains only the codebook, the commitment term only
@@ -75,9 +74,7 @@ def test_bfloat16_policy_searches_in_float32():
     half, _, _ = _setup(dtype="mixed_bfloat16")
     codes_full, _ = full(z)
     codes_half, quantized = half(z)
-    np.testing.assert_array_equal(
-        np.asarray(codes_half), np.asarray(codes_full)
-    )
+    np.testing.assert_array_equal(np.asarray(codes_half), np.asarray(codes_full))
     assert keras.backend.standardize_dtype(quantized.dtype) == "bfloat16"
 
 

@@ -47,9 +47,7 @@ def test_attention_mixes_positions():
     y2 = np.asarray(layer(x2))
     assert (np.abs(y2 - y)[:, 3, 3] > 0).any()
     # samples do not mix
-    np.testing.assert_allclose(
-        np.asarray(layer(x[1:])), y[1:], rtol=1e-5, atol=1e-5
-    )
+    np.testing.assert_allclose(np.asarray(layer(x[1:])), y[1:], rtol=1e-5, atol=1e-5)
 
 
 def test_config_round_trip_and_names():
@@ -60,8 +58,8 @@ def test_config_round_trip_and_names():
     assert clone.q.dtype_policy.name == "mixed_bfloat16"
     names = sorted(w.path.split("/", 1)[1] for w in clone.weights)
     assert names == sorted(
-        [f"{n}/{v}" for n in ("q", "k", "v", "proj_out")
-         for v in ("kernel", "bias")] + ["norm/gamma", "norm/beta"]
+        [f"{n}/{v}" for n in ("q", "k", "v", "proj_out") for v in ("kernel", "bias")]
+        + ["norm/gamma", "norm/beta"]
     )
     y = clone(_inputs())
     assert keras.backend.standardize_dtype(y.dtype) == "bfloat16"

@@ -15,15 +15,12 @@ def test_shape_and_same_padding_of_the_original():
     expected = np.zeros_like(y) + np.asarray(layer.conv.bias)
     for dy in range(3):
         for dx in range(3):
-            expected += padded[:, dy : dy + 8 : 2, dx : dx + 8 : 2] @ kernel[
-                dy, dx
-            ]
+            expected += padded[:, dy : dy + 8 : 2, dx : dx + 8 : 2] @ kernel[dy, dx]
     np.testing.assert_allclose(y, expected, atol=1e-5)
 
 
 def test_config_round_trip():
-    layer = VQGANDownsample(filters=8, name="down_0_downsample",
-                            dtype="mixed_bfloat16")
+    layer = VQGANDownsample(filters=8, name="down_0_downsample", dtype="mixed_bfloat16")
     clone = VQGANDownsample.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     clone.build((1, 6, 6, 4))

@@ -48,17 +48,26 @@ def test_matches_numpy_reference():
     block.build(x.shape)
     rng = np.random.default_rng(2)
     for weight in block.weights:  # perturb norms so a swap would show
-        weight.assign(rng.normal(size=weight.shape).astype("float32") * 0.2
-                      + (1.0 if "gamma" in weight.path else 0.0))
+        weight.assign(
+            rng.normal(size=weight.shape).astype("float32") * 0.2
+            + (1.0 if "gamma" in weight.path else 0.0)
+        )
     get = lambda layer, name: np.asarray(getattr(layer, name))  # noqa: E731
-    h = _conv_same(_norm_swish(x, get(block.norm1, "gamma"),
-                               get(block.norm1, "beta")),
-                   get(block.conv1, "kernel"), get(block.conv1, "bias"))
-    h = _conv_same(_norm_swish(h, get(block.norm2, "gamma"),
-                               get(block.norm2, "beta")),
-                   get(block.conv2, "kernel"), get(block.conv2, "bias"))
-    expected = x @ get(block.nin_shortcut, "kernel")[0, 0] + get(
-        block.nin_shortcut, "bias") + h
+    h = _conv_same(
+        _norm_swish(x, get(block.norm1, "gamma"), get(block.norm1, "beta")),
+        get(block.conv1, "kernel"),
+        get(block.conv1, "bias"),
+    )
+    h = _conv_same(
+        _norm_swish(h, get(block.norm2, "gamma"), get(block.norm2, "beta")),
+        get(block.conv2, "kernel"),
+        get(block.conv2, "bias"),
+    )
+    expected = (
+        x @ get(block.nin_shortcut, "kernel")[0, 0]
+        + get(block.nin_shortcut, "bias")
+        + h
+    )
     np.testing.assert_allclose(np.asarray(block(x)), expected, atol=2e-4)
 
 

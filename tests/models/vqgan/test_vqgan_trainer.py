@@ -14,8 +14,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_uio.models.vqgan import CodebookRestart
 from keras_uio.models.vqgan import VQGAN
+from keras_uio.models.vqgan import CodebookRestart
 from keras_uio.models.vqgan import VQGANTrainer
 from keras_uio.models.vqgan import codebook_statistics
 
@@ -44,7 +44,9 @@ def skimage_patches(per_image=8, size=SIZE, seed=0):
     for name in ("astronaut", "coffee", "chelsea", "rocket"):
         image = getattr(skimage_data, name)().astype("float32") / 255.0
         image = skimage_transform.rescale(
-            image, 64 / min(image.shape[:2]), channel_axis=-1,
+            image,
+            64 / min(image.shape[:2]),
+            channel_axis=-1,
             anti_aliasing=True,
         )
         for _ in range(per_image):
@@ -142,9 +144,7 @@ def tiny_vqgan():
 
 def _fake_outputs(rng, batch=2):
     return {
-        "reconstruction": rng.uniform(-1, 1, (batch, SIZE, SIZE, 3)).astype(
-            "float32"
-        ),
+        "reconstruction": rng.uniform(-1, 1, (batch, SIZE, SIZE, 3)).astype("float32"),
         "codes": rng.integers(0, 64, (batch, 64)).astype("int32"),
         "codebook_loss": np.full((batch,), 0.3, "float32"),
         "commitment_loss": np.full((batch,), 0.3, "float32"),
@@ -180,9 +180,7 @@ def test_perceptual_term_is_frozen_feature_distance(tiny_vqgan):
     first = keras.layers.Conv2D(4, 3, padding="same")(inputs)
     second = keras.layers.AveragePooling2D(2)(first)
     features = keras.Model(inputs, [first, second])
-    trainer = VQGANTrainer(
-        tiny_vqgan, perceptual_model=features, perceptual_weight=2.0
-    )
+    trainer = VQGANTrainer(tiny_vqgan, perceptual_model=features, perceptual_weight=2.0)
     assert not features.trainable
     images = rng.uniform(-1, 1, (2, SIZE, SIZE, 3)).astype("float32")
     outputs = _fake_outputs(rng)
@@ -246,9 +244,7 @@ def test_adversarial_terms_train_the_right_weights(tiny_vqgan):
         atol=1e-6,
     )
     # ... and the discriminator loss trains only the discriminator.
-    d_values, d_fake = jax.grad(discriminator_loss, argnums=(0, 1))(
-        values, fake
-    )
+    d_values, d_fake = jax.grad(discriminator_loss, argnums=(0, 1))(values, fake)
     assert any(np.abs(np.asarray(g)).max() > 0 for g in d_values)
     np.testing.assert_allclose(np.asarray(d_fake), 0.0)
     assert float(d_loss) >= 0
@@ -317,9 +313,7 @@ def test_fit_with_every_hook(images):
     keras.utils.set_random_seed(3)
     vqgan = VQGAN(**TINY)
     inputs = keras.Input((SIZE, SIZE, 3))
-    features = keras.Model(
-        inputs, keras.layers.Conv2D(4, 3, padding="same")(inputs)
-    )
+    features = keras.Model(inputs, keras.layers.Conv2D(4, 3, padding="same")(inputs))
     discriminator = _discriminator()
     trainer = VQGANTrainer(
         vqgan,
