@@ -387,6 +387,7 @@ def test_gallery_renders_in_chromium(demo_run, tmp_path):
     assert [i["naturalWidth"] for i in report["images"]] == [8, 0]
 
 
+@pytest.mark.slow  # ~100 s: every stage of the script, in its fast mode
 def test_training_script_runs_in_fast_mode(tmp_path):
     out = tmp_path / "preset"
     result = subprocess.run(
