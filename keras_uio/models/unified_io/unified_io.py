@@ -585,9 +585,10 @@ class UnifiedIO(Seq2SeqLM):
             dict of NumPy arrays: `loss [B, N]` (lower is better) and
             `best [B]` (the index of the lowest loss).
 
-        Like `generate`, the pass is compiled on first use (per option
-        kind and count; JAX and TensorFlow) and reused for calls of the
-        same shapes.
+        On JAX the pass is compiled on first use (per option kind and
+        count) and reused for calls of the same shapes; TensorFlow and
+        PyTorch run it eagerly (one pass: a graph traced per option shape
+        would cost more than it saves).
         """
         text_ids, images, masks = check_encoder_inputs(self.backbone, inputs)
         return unified_io_scoring.option_losses(

@@ -9,6 +9,7 @@ EOS at the first padding position, so an option `[a, b, EOS]` scores `a`,
 first), scored after the image start token.
 """
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -39,9 +40,11 @@ def option_losses(model, text_ids, images, masks, options, option_masks, average
                 count=count,
             )
 
-        model._generate_functions[key] = unified_io_decoding.compile_for_backend(
-            model, run
-        )
+        # One pass, no loop: XLA on JAX pays off at once; a TensorFlow graph
+        # would be traced anew for every option shape for no gain over eager.
+        if keras.config.backend() == "jax":
+            run = unified_io_decoding.compile_for_backend(model, run)
+        model._generate_functions[key] = run
     picked = model._generate_functions[key](
         text_ids, images, masks, *decoder_inputs, targets
     )
