@@ -39,35 +39,23 @@ COCO_EXAMPLE = (
     '"categories": [{"id": 1, "name": "person"}]}'
 )
 # `COCOeval.stats`, in order, for each kind of evaluation.
+_BOX_AND_MASK_STATS = (
+    "AP",
+    "AP50",
+    "AP75",
+    "AP_small",
+    "AP_medium",
+    "AP_large",
+    "AR1",
+    "AR10",
+    "AR100",
+    "AR_small",
+    "AR_medium",
+    "AR_large",
+)
 STAT_NAMES = {
-    "bbox": (
-        "AP",
-        "AP50",
-        "AP75",
-        "AP_small",
-        "AP_medium",
-        "AP_large",
-        "AR1",
-        "AR10",
-        "AR100",
-        "AR_small",
-        "AR_medium",
-        "AR_large",
-    ),
-    "segm": (
-        "AP",
-        "AP50",
-        "AP75",
-        "AP_small",
-        "AP_medium",
-        "AP_large",
-        "AR1",
-        "AR10",
-        "AR100",
-        "AR_small",
-        "AR_medium",
-        "AR_large",
-    ),
+    "bbox": _BOX_AND_MASK_STATS,
+    "segm": _BOX_AND_MASK_STATS,
     "keypoints": (
         "AP",
         "AP50",

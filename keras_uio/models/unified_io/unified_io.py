@@ -111,7 +111,7 @@ class UnifiedIO(Seq2SeqLM):
         # attribute; on PyTorch `torch.nn.Module.__init__` (inside the call
         # above) drops what was tracked before it, so assign it again.
         self.vqgan = vqgan
-        self._generate_functions = {}
+        self._compiled_functions = {}
 
     # --- training ------------------------------------------------------------
     @property
@@ -446,12 +446,12 @@ class UnifiedIO(Seq2SeqLM):
         # change of the variable set (e.g. `backbone.enable_lora`) needs a
         # new one, or generation would ignore the new variables.
         key = key + (tuple(id(v) for v in self.variables),)
-        if key not in self._generate_functions:
+        if key not in self._compiled_functions:
             _, text_length, image_length, stop_at_eos = key[:4]
-            self._generate_functions[key] = unified_io_decoding.compile_generate(
+            self._compiled_functions[key] = unified_io_decoding.compile_generate(
                 self, sampler, text_length, image_length, stop_at_eos
             )
-        return self._generate_functions[key]
+        return self._compiled_functions[key]
 
     def generate(
         self,

@@ -26,7 +26,7 @@ def option_losses(model, text_ids, images, masks, options, option_masks, average
     else:
         decoder_inputs, targets, weights = _text_option_targets(b, flat)
     key = ("score", is_image, count, tuple(id(v) for v in model.variables))
-    if key not in model._generate_functions:
+    if key not in model._compiled_functions:
         from keras_uio.models.unified_io import unified_io_decoding
 
         def run(text_ids, images, masks, *decoder_inputs_and_targets):
@@ -44,8 +44,8 @@ def option_losses(model, text_ids, images, masks, options, option_masks, average
         # would be traced anew for every option shape for no gain over eager.
         if keras.config.backend() == "jax":
             run = unified_io_decoding.compile_for_backend(model, run)
-        model._generate_functions[key] = run
-    picked = model._generate_functions[key](
+        model._compiled_functions[key] = run
+    picked = model._compiled_functions[key](
         text_ids, images, masks, *decoder_inputs, targets
     )
     losses = -np.asarray(ops.convert_to_numpy(picked)) * weights

@@ -5,6 +5,7 @@ import pytest
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_compile import COMPILED_BACKENDS
 from keras_uio.models.vqgan.vqgan_compile import CompiledCalls
+from keras_uio.testing import assert_vqgan_codes_match
 
 SMALL = dict(
     image_size=32,
@@ -39,7 +40,9 @@ def images():
 
 def test_direct_calls_equal_the_uncompiled_path(vqgan, images):
     codes = numpy(vqgan.encode(images))
-    np.testing.assert_array_equal(codes, numpy(vqgan._encode(images)))
+    # Compiled and op-by-op distances may round differently: equal codes
+    # except at proven float32 ties.
+    assert_vqgan_codes_match(vqgan, images, codes, numpy(vqgan._encode(images)))
     assert codes.dtype == np.int32 and codes.shape == (2, 256)
     decoded = numpy(vqgan.decode(codes))
     np.testing.assert_allclose(decoded, numpy(vqgan._decode(codes)), atol=1e-5)
