@@ -196,11 +196,9 @@ def run_cases(cases, repeats):
 
 def generate_options():
     """The XLA options `UnifiedIO.generate` compiles with on the CPU."""
-    from keras_uio.models.unified_io.unified_io_decoding import (
-        CPU_DECODE_COMPILER_OPTIONS,
-    )
+    from keras_uio.models.backend_compile import CPU_COMPILER_OPTIONS
 
-    return CPU_DECODE_COMPILER_OPTIONS
+    return CPU_COMPILER_OPTIONS
 
 
 def stateless_jit(variables, fn, compiler_options=None):

@@ -5,8 +5,9 @@ computed once: text first (greedy, sampled or beam search), then, for image
 outputs, `max_decoder_image_length` image codes that the VQ-GAN turns into
 pixels. Each backend runs it its own way (`compile_generate`): JAX as one
 `jax.jit` with XLA:CPU options chosen for decoding, TensorFlow as one
-`tf.function` graph, PyTorch eagerly step by step. Backend-specific speed
-work (compiler options, layouts) lives in this module only.
+`tf.function` graph, PyTorch eagerly step by step (all through
+`models/backend_compile.py`, which holds the compiler settings). The
+layouts chosen for decode speed live here.
 """
 
 import keras
@@ -14,74 +15,8 @@ from keras import ops
 
 from keras_uio.layers.attention_bias import MASKED
 from keras_uio.layers.attention_bias import padding_bias
+from keras_uio.models.backend_compile import compile_for_backend
 from keras_uio.vocab import Vocabulary
-
-# XLA:CPU hands matrix products and convolutions to YNNPACK by default. In
-# generation XLA's own kernels are faster for both: the decode loop's
-# products (one row per example) and the VQ-GAN decoder's convolutions.
-# Measured in one process, calls interleaved (uio_small, greedy, random
-# weights): text b8 4.10 -> 3.35 s with only convolutions left to YNNPACK,
-# then image b1 6.20 -> 5.62 s with nothing left to it (text unchanged);
-# the VQ-GAN decode alone 3.00 -> 2.49 s.
-CPU_DECODE_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": ""}
-
-TF_DECODE_JIT_COMPILE = False
-"""Whether TensorFlow compiles `generate`'s loop with XLA.
-
-A `tf.function` graph is used either way (eager TensorFlow runs the loop
-op by op, ~8x slower). Measured on 2 CPU cores, greedy text of `uio_small`
-(32 tokens, random weights), first call / later calls: b1 7.3 / 1.3 s as a
-graph against 19.2 / 3.0 s with XLA; b8 13.5 / 8.7 s against 18.6 / 6.2 s.
-XLA wins only large batches, and every new shape or setting pays its
-slower compilation again.
-"""
-
-
-def jit_for_decoding(fn):
-    """`jax.jit(fn)` with `CPU_DECODE_COMPILER_OPTIONS` on the CPU backend.
-
-    The option is an experimental XLA one: where the installed jax or XLA
-    does not accept it, the first call falls back to a plain `jax.jit`.
-    """
-    import jax
-
-    plain = jax.jit(fn)
-    if jax.default_backend() != "cpu":
-        return plain
-    try:
-        tuned = jax.jit(fn, compiler_options=CPU_DECODE_COMPILER_OPTIONS)
-    except TypeError:  # a jax without `compiler_options`
-        return plain
-    chosen = [tuned]
-
-    def call(*args):
-        try:
-            return chosen[0](*args)
-        except Exception as error:  # XLA's error type differs across versions
-            option = next(iter(CPU_DECODE_COMPILER_OPTIONS))
-            if chosen[0] is plain or option not in str(error):
-                raise
-            chosen[0] = plain
-            return plain(*args)
-
-    return call
-
-
-def graph_for_decoding(fn):
-    """`tf.function(fn)`: one graph per input shape and `None` pattern.
-
-    The graph reads the model's variables when it runs, so trained weights
-    are used without retracing. Each generation setting gets its own
-    function (see `UnifiedIO._compiled`), all of one Python code object,
-    which TensorFlow would report as "excessive retracing"; tracing once per
-    setting is the design, so that warning is turned off.
-    """
-    import tensorflow as tf
-
-    function = tf.function(fn, jit_compile=TF_DECODE_JIT_COMPILE)
-    if hasattr(function, "_omit_frequent_tracing_warning"):
-        function._omit_frequent_tracing_warning = True
-    return function
 
 
 def compile_generate(model, sampler, text_length, image_length, stop_at_eos):
@@ -115,29 +50,6 @@ def compile_generate(model, sampler, text_length, image_length, stop_at_eos):
         )
 
     return compile_for_backend(model, run)
-
-
-def compile_for_backend(model, run):
-    """`run`, a function of tensors reading `model`'s variables, compiled the
-    way each backend decodes fastest (see the module docstring)."""
-    backend = keras.config.backend()
-    if backend == "jax":
-        variables = model.variables
-
-        def stateless(values, *args):
-            with keras.StatelessScope(state_mapping=zip(variables, values)):
-                return run(*args)
-
-        compiled = jit_for_decoding(stateless)
-
-        def function(*args):
-            values = [v.value for v in variables]
-            return compiled(values, *args)
-
-        return function
-    if backend == "tensorflow":
-        return graph_for_decoding(run)
-    return run  # PyTorch: the loop runs eagerly, step by step
 
 
 def encode(backbone, text_ids, images, image_masks):

@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_uio.models.backend_compile import compile_for_backend
+
 
 def option_losses(model, text_ids, images, masks, options, option_masks, average_loss):
     """`{"loss": [B, N], "best": [B]}` for checked encoder inputs.
@@ -27,7 +29,6 @@ def option_losses(model, text_ids, images, masks, options, option_masks, average
         decoder_inputs, targets, weights = _text_option_targets(b, flat)
     key = ("score", is_image, count, tuple(id(v) for v in model.variables))
     if key not in model._compiled_functions:
-        from keras_uio.models.unified_io import unified_io_decoding
 
         def run(text_ids, images, masks, *decoder_inputs_and_targets):
             return _target_log_probs(
@@ -43,7 +44,7 @@ def option_losses(model, text_ids, images, masks, options, option_masks, average
         # One pass, no loop: XLA on JAX pays off at once; a TensorFlow graph
         # would be traced anew for every option shape for no gain over eager.
         if keras.config.backend() == "jax":
-            run = unified_io_decoding.compile_for_backend(model, run)
+            run = compile_for_backend(model, run)
         model._compiled_functions[key] = run
     picked = model._compiled_functions[key](
         text_ids, images, masks, *decoder_inputs, targets

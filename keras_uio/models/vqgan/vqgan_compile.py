@@ -6,9 +6,9 @@ on its first use instead and keeps one compiled function per input shape
 and dtype:
 
 - JAX: `jax.jit` of a stateless function that receives the variable values
-  as arguments and maps them in with `keras.StatelessScope`, so the weights
-  are inputs (not constants baked into the program) and new values (after
-  training or `set_weights`) are used without recompiling.
+  as arguments, so new values (after training or `set_weights`) are used
+  without recompiling, with the XLA:CPU options `generate` uses (XLA's own
+  convolution kernels); see `models/backend_compile.py`.
 - TensorFlow: a `tf.function` graph; it reads the variables when it runs.
 - PyTorch (and any other backend): the plain eager call.
 
@@ -19,6 +19,8 @@ code: the enclosing trace compiles it anyway.
 """
 
 import keras
+
+from keras_uio.models.backend_compile import compile_for_backend
 
 try:  # not public API; where it moves, the input checks below still apply
     from keras.src.backend.common.stateless_scope import in_stateless_scope
@@ -124,26 +126,4 @@ class CompiledCalls:
             self.traces += 1
             return fn(*args)
 
-        if keras.config.backend() == "jax":
-            import jax
-
-            variables = list(self._model.variables)
-
-            def stateless(values, tensor):
-                with keras.StatelessScope(state_mapping=zip(variables, values)):
-                    return counted(tensor)
-
-            jitted = jax.jit(stateless)
-
-            def function(tensor):
-                return jitted([v.value for v in variables], tensor)
-
-            return function
-        import tensorflow as tf
-
-        function = tf.function(counted, jit_compile=False)
-        # One function per shape, all of one code object: TensorFlow would
-        # call that "excessive retracing"; it is the design here.
-        if hasattr(function, "_omit_frequent_tracing_warning"):
-            function._omit_frequent_tracing_warning = True
-        return function
+        return compile_for_backend(self._model, counted)

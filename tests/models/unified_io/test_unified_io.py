@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_uio.models.unified_io import unified_io_decoding
+from keras_uio.models import backend_compile
 from keras_uio.models.unified_io.unified_io import UnifiedIO
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.testing import assert_argmax_match
@@ -474,9 +474,7 @@ def test_decode_compiler_options_keep_products_off_ynnpack():
 
     args = (jnp.ones((8, 64)), jnp.ones((64, 64)))
     default = jax.jit(product).lower(*args).compile().as_text()
-    tuned = jax.jit(
-        product, compiler_options=unified_io_decoding.CPU_DECODE_COMPILER_OPTIONS
-    )
+    tuned = jax.jit(product, compiler_options=backend_compile.CPU_COMPILER_OPTIONS)
     tuned = tuned.lower(*args).compile().as_text()
     # XLA's default hands the product to YNNPACK; the decode options do not.
     assert "ynn_fusion" in default
@@ -492,7 +490,7 @@ def test_generation_falls_back_when_xla_rejects_the_decode_options(
     bad = {"xla_cpu_experimental_ynn_fusion_type": "NOT_A_FUSION_TYPE"}
     with pytest.raises(Exception, match="xla_cpu_experimental_ynn_fusion_type"):
         jax.jit(lambda x: x + 1, compiler_options=bad).lower(1.0).compile()
-    monkeypatch.setattr(unified_io_decoding, "CPU_DECODE_COMPILER_OPTIONS", bad)
+    monkeypatch.setattr(backend_compile, "CPU_COMPILER_OPTIONS", bad)
     fresh = UnifiedIO(model.backbone, model.vqgan)  # nothing compiled yet
     out = fresh.generate(
         _encoder_inputs(reference_io), max_text_length=8, stop_at_eos=False
