@@ -311,6 +311,11 @@ def vqgan_code_distances(vqgan, images):
     """
     import keras
 
+    if vqgan.fsq_levels is not None:
+        raise ValueError(
+            "`vqgan_code_distances` needs a learned codebook; this VQ-GAN "
+            f"quantizes with fsq_levels={vqgan.fsq_levels}."
+        )
     latents = vqgan.quant_conv(vqgan.encoder(images))
     latents = np.asarray(keras.ops.convert_to_numpy(latents), "float64")
     latents = latents.reshape(latents.shape[0], -1, latents.shape[-1])

@@ -9,17 +9,27 @@ preset folder that `keras_uio.UnifiedIO.from_preset` loads.
 
     KERAS_BACKEND=jax python scripts/train_easy_vqa.py --out ./uio_tiny_easyvqa
 
+The work runs in stages, each under about 75 minutes on a 2-core CPU: the
+tokenizers (SentencePiece and the VQ-GAN), then the transformer in chunks
+of `--stage-steps` steps of one learning-rate schedule. Each stage leaves a
+checkpoint in `--out` and its record in `--out/training.json` (command,
+seconds, metrics); `--resume` with the same arguments continues after the
+last finished stage, so an interrupted run loses at most one stage. The
+last stage writes the preset and removes the checkpoint.
+
 The shipped preset (`keras_uio/presets/uio_tiny_easyvqa`) was made by this
-command with its defaults; `training.json` in the preset records the
-arguments, the time of each stage and the final metrics. `--fast` runs every
-stage for a few steps (the test suite does that).
+command with its defaults; its `training.json` is that record. `--fast`
+runs every stage for a few steps (the test suite does that).
 """
 
 import argparse
 import io
 import json
+import math
 import os
 import platform
+import shutil
+import sys
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -107,9 +117,21 @@ VQGAN_CONFIG = {
 }
 
 
-def train_vqgan(records, steps, batch_size, seed):
+def vqgan_config(fsq_levels):
+    """`VQGAN_CONFIG`, or with codes by finite scalar quantization."""
+    if not fsq_levels:
+        return dict(VQGAN_CONFIG)
+    return {
+        **VQGAN_CONFIG,
+        "fsq_levels": fsq_levels,
+        "codebook_size": math.prod(fsq_levels),
+        "embed_dim": len(fsq_levels),
+    }
+
+
+def train_vqgan(records, steps, batch_size, seed, fsq_levels=None):
     keras.utils.set_random_seed(seed)
-    vqgan = keras_uio.VQGAN(**VQGAN_CONFIG)
+    vqgan = keras_uio.VQGAN(**vqgan_config(fsq_levels))
     images = vqgan_images(records)
     trainer = keras_uio.VQGANTrainer(vqgan, reconstruction_loss="l1")
     trainer.compile(
@@ -123,23 +145,33 @@ def train_vqgan(records, steps, batch_size, seed):
             )
         )
     )
-    rng = np.random.default_rng(seed)
-    restart = keras_uio.CodebookRestart(
-        images[rng.choice(len(images), min(256, len(images)), replace=False)],
-        every_n_steps=50,
-        stop_after=steps // 2,
-        seed=seed,
-    )
+    callbacks = []
+    if not fsq_levels:  # a learned codebook: move unused rows onto data
+        rng = np.random.default_rng(seed)
+        sample = rng.choice(len(images), min(256, len(images)), replace=False)
+        callbacks.append(
+            keras_uio.CodebookRestart(
+                images[sample], every_n_steps=50, stop_after=steps // 2, seed=seed
+            )
+        )
     steps_per_epoch = min(steps, 50)
     trainer.fit(
         _image_batches(images, batch_size, seed),
         steps_per_epoch=steps_per_epoch,
         epochs=max(1, steps // steps_per_epoch),
-        callbacks=[restart],
+        callbacks=callbacks,
         verbose=2,
     )
     metrics = trainer.evaluate(images[:512], batch_size=64, verbose=0, return_dict=True)
     return vqgan, {k: float(v) for k, v in metrics.items()}
+
+
+def tokenizer_agreement(vqgan, limit):
+    """`easy_vqa.reconstruction_agreement` on the first test images."""
+    records = easy_vqa.load_records("test", limit=limit)
+    images = np.stack([r["image"] for r in records]).astype("float32") / 255.0
+    converted = target_converter().convert(images)["images"]
+    return easy_vqa.reconstruction_agreement(vqgan, converted)
 
 
 def _image_batches(images, batch_size, seed):
@@ -193,10 +225,7 @@ def mixture(records, tokenizer, seed):
     )
 
 
-def train_model(model, records, steps, batch_size, learning_rate, seed):
-    keras.utils.set_random_seed(seed)
-    mix = mixture(records, model.preprocessor.tokenizer, seed)
-    dataset = mix.as_tf_dataset(model.preprocessor, batch_size=batch_size)
+def compile_model(model, steps, learning_rate):
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0,
         steps,
@@ -207,6 +236,13 @@ def train_model(model, records, steps, batch_size, learning_rate, seed):
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0)
     )
+    model.optimizer.build(model.trainable_variables)
+
+
+def train_steps(model, records, steps, batch_size, seed):
+    """`steps` more steps of `model.fit` on a fresh stream of the mixture."""
+    mix = mixture(records, model.preprocessor.tokenizer, seed)
+    dataset = mix.as_tf_dataset(model.preprocessor, batch_size=batch_size)
     steps_per_epoch = min(steps, 100)
     history = model.fit(
         dataset,
@@ -217,15 +253,124 @@ def train_model(model, records, steps, batch_size, learning_rate, seed):
     return {k: float(v[-1]) for k, v in history.history.items()}
 
 
+def stage_names(args):
+    chunks = math.ceil(args.steps / args.stage_steps)
+    return ["tokenizer"] + [f"transformer_{i + 1}" for i in range(chunks)]
+
+
+def tokenizer_stage(args, records, out):
+    """SentencePiece and the VQ-GAN, written under `out`."""
+    proto = train_tokenizer(records, args.vocab_size)
+    with open(os.path.join(out, "spiece.model"), "wb") as f:
+        f.write(proto)
+    vqgan, metrics = train_vqgan(
+        records, args.vqgan_steps, args.vqgan_batch_size, args.seed, args.fsq_levels
+    )
+    vqgan.save_to_preset(os.path.join(out, "vqgan"))
+    agreement = tokenizer_agreement(vqgan, 64 if args.fast else 300)
+    metrics.update({f"test_reconstruction_{k}": v for k, v in agreement.items()})
+    return metrics
+
+
+def transformer_stage(args, records, out, index):
+    """One chunk of transformer steps, from the last checkpoint or anew."""
+    checkpoint = os.path.join(out, "checkpoint")
+    if index == 0:
+        keras.utils.set_random_seed(args.seed)
+        vqgan = keras_uio.VQGAN.from_preset(os.path.join(out, "vqgan"))
+        with open(os.path.join(out, "spiece.model"), "rb") as f:
+            model = build_model(f.read(), vqgan, args.width, args.layers)
+    else:
+        model = keras_uio.UnifiedIO.from_preset(checkpoint)
+        model.vqgan.trainable = False
+    compile_model(model, args.steps, args.learning_rate)
+    if index > 0:
+        state = np.load(os.path.join(checkpoint, "optimizer.npz"))
+        for i, variable in enumerate(model.optimizer.variables):
+            variable.assign(state[f"v{i}"])
+    done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    steps = min(args.stage_steps, args.steps - done)
+    metrics = train_steps(model, records, steps, args.batch_size, args.seed + index)
+    done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+    if done < args.steps:
+        model.save_to_preset(checkpoint)
+        np.savez(
+            os.path.join(checkpoint, "optimizer.npz"),
+            **{
+                f"v{i}": keras.ops.convert_to_numpy(v)
+                for i, v in enumerate(model.optimizer.variables)
+            },
+        )
+    else:
+        model.save_to_preset(out)
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        os.remove(os.path.join(out, "spiece.model"))  # now in assets/
+    metrics["steps_done"] = done
+    return metrics, model
+
+
+def fsq_levels(text):
+    """`--fsq-levels 8,5,5,5` -> [8, 5, 5, 5]."""
+    try:
+        return [int(n) for n in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated ints such as 8,5,5,5, got {text!r}"
+        ) from None
+
+
+def load_log(args, path):
+    """The run's record: a new one, or the one `--resume` continues."""
+    arguments = {
+        k: v for k, v in vars(args).items() if k not in ("resume", "stop_after")
+    }
+    if os.path.exists(path) and not args.resume:
+        raise SystemExit(
+            f"error: {path} exists: pass --resume to continue that run "
+            "or choose another --out."
+        )
+    if not args.resume:
+        return {
+            "arguments": arguments,
+            "machine": platform.machine(),
+            "backend": keras.backend.backend(),
+            "stages": [],
+        }
+    if not os.path.exists(path):
+        raise SystemExit(f"error: --resume: no {path} to continue.")
+    with open(path) as f:
+        log = json.load(f)
+    if log["arguments"] != arguments:
+        changed = sorted(
+            k for k in arguments if log["arguments"].get(k) != arguments[k]
+        )
+        raise SystemExit(
+            f"error: --resume needs the arguments of the run in {path}; "
+            f"these differ: {', '.join(changed)}."
+        )
+    return log
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="preset folder to write")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out"
+    )
     parser.add_argument("--vqgan-steps", type=int, default=800)
     parser.add_argument("--vqgan-batch-size", type=int, default=16)
     parser.add_argument(
-        "--vqgan", default=None, help="a trained VQ-GAN preset folder: skip its stage"
+        "--fsq-levels",
+        type=fsq_levels,
+        default=None,
+        help="e.g. 8,5,5,5: VQ-GAN codes by finite scalar quantization "
+        "instead of a learned codebook of 256",
     )
-    parser.add_argument("--steps", type=int, default=4500)
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument(
+        "--stage-steps", type=int, default=4000, help="transformer steps per stage"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--layers", type=int, default=3)
@@ -235,51 +380,57 @@ def main(argv=None):
     parser.add_argument(
         "--fast", action="store_true", help="a few steps of each stage on 64 images"
     )
+    parser.add_argument(
+        "--stop-after",
+        default=None,
+        help="a stage name (tokenizer, transformer_1, ...): end this run after "
+        "it; --resume goes on later",
+    )
     args = parser.parse_args(argv)
     if args.fast:
-        args.vqgan_steps, args.steps = 4, 4
+        args.vqgan_steps, args.steps, args.stage_steps = 4, 8, 4
         args.batch_size = args.vqgan_batch_size = 8
-    log = {
-        "arguments": vars(args),
-        "seconds": {},
-        "machine": platform.machine(),
-        "backend": keras.backend.backend(),
-    }
-    start = time.time()
+    for name in ("steps", "stage_steps"):  # `fit` runs epochs of 100 steps
+        value = getattr(args, name)
+        if value < 1 or (value > 100 and value % 100):
+            parser.error(
+                f"--{name.replace('_', '-')} must be at most 100 or a multiple "
+                f"of 100. Received: {value}"
+            )
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "training.json")
+    log = load_log(args, path)
     records = easy_vqa.load_records("train", limit=64 if args.fast else None)
-    log["seconds"]["load"] = round(time.time() - start, 1)
-
-    stage = time.time()
-    proto = train_tokenizer(records, args.vocab_size)
-    if args.vqgan:
-        vqgan = keras_uio.VQGAN.from_preset(args.vqgan)
-        with open(os.path.join(args.vqgan, "..", "training.json")) as f:
-            log["vqgan_metrics"] = json.load(f)["vqgan_metrics"]
-    else:
-        vqgan, log["vqgan_metrics"] = train_vqgan(
-            records, args.vqgan_steps, args.vqgan_batch_size, args.seed
+    names = stage_names(args)
+    if args.stop_after is not None and args.stop_after not in names:
+        parser.error(f"--stop-after must be one of {', '.join(names)}")
+    finished = {stage["stage"] for stage in log["stages"]}
+    for index, name in enumerate(names):
+        if name in finished:
+            continue
+        start = time.time()
+        if name == "tokenizer":
+            metrics = tokenizer_stage(args, records, args.out)
+        else:
+            metrics, model = transformer_stage(args, records, args.out, index - 1)
+            log["parameters"] = {
+                "backbone": model.backbone.count_params(),
+                "vqgan": model.vqgan.count_params(),
+            }
+        log["stages"].append(
+            {
+                "stage": name,
+                "command": " ".join(["python", "scripts/train_easy_vqa.py"] + argv),
+                "seconds": round(time.time() - start, 1),
+                "metrics": metrics,
+            }
         )
-        vqgan.save_to_preset(os.path.join(args.out, "vqgan"))
-        with open(os.path.join(args.out, "training.json"), "w") as f:
+        log["seconds_total"] = round(sum(s["seconds"] for s in log["stages"]), 1)
+        with open(path, "w") as f:
             json.dump(log, f, indent=2)
-    log["seconds"]["vqgan"] = round(time.time() - stage, 1)
-
-    stage = time.time()
-    model = build_model(proto, vqgan, args.width, args.layers)
-    log["parameters"] = {
-        "backbone": model.backbone.count_params(),
-        "vqgan": vqgan.count_params(),
-    }
-    log["model_metrics"] = train_model(
-        model, records, args.steps, args.batch_size, args.learning_rate, args.seed
-    )
-    log["seconds"]["model"] = round(time.time() - stage, 1)
-    log["seconds"]["total"] = round(time.time() - start, 1)
-
-    model.save_to_preset(args.out)
-    with open(os.path.join(args.out, "training.json"), "w") as f:
-        json.dump(log, f, indent=2)
-    print(json.dumps(log, indent=2))
+        print(json.dumps(log["stages"][-1], indent=2), flush=True)
+        if name == args.stop_after:
+            break
 
 
 if __name__ == "__main__":

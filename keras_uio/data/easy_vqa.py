@@ -307,3 +307,38 @@ def text_corpus(records):
         for shape in SHAPES:
             texts.add(caption(color, shape))
     return sorted(texts)
+
+
+def reconstruction_agreement(vqgan, images):
+    """How often a tokenizer's reconstructions keep colour and shape.
+
+    Each image goes through `vqgan.encode` and `vqgan.decode`; the
+    reconstruction counts as keeping the colour when the most common colour
+    of its pixels under the original's shape mask names the same colour
+    (`pixel_color`), and as keeping the shape when the shape found in the
+    reconstruction (`shape_mask`, `shape_name`) is the original's.
+
+    Args:
+        vqgan: a `keras_uio.VQGAN`.
+        images: float `[N, R, R, 3]` in `[-1, 1]` at the tokenizer's size
+            (e.g. a target converter's output for easy-vqa images).
+
+    Returns:
+        A dict of floats: `color` and `shape`, fractions of the images.
+    """
+    images = np.asarray(images, "float32")
+    reconstructions = np.asarray(vqgan.decode(vqgan.encode(images)), "float32")
+    color, shape = [], []
+    for original, rebuilt in zip(_to_uint8(images), _to_uint8(reconstructions)):
+        mask = shape_mask(original)
+        color.append(pixel_color(original, mask) == pixel_color(rebuilt, mask))
+        rebuilt_mask = shape_mask(rebuilt)
+        shape.append(
+            rebuilt_mask.any()
+            and shape_name(rebuilt, rebuilt_mask) == shape_name(original, mask)
+        )
+    return {"color": float(np.mean(color)), "shape": float(np.mean(shape))}
+
+
+def _to_uint8(images):
+    return np.clip(np.round((images + 1) * 127.5), 0, 255).astype(np.uint8)

@@ -470,6 +470,40 @@ def check_bundled(state):
     }
 
 
+def check_fsq(state):
+    """A VQ-GAN with finite scalar quantization: codes, lookup, round trip."""
+    from keras_uio.models.vqgan.finite_scalar_quantizer import FiniteScalarQuantizer
+
+    layer = FiniteScalarQuantizer((8, 5, 5, 5))
+    z = np.random.default_rng(0).normal(scale=1.5, size=(64, 4)).astype("float32")
+    codes, quantized = layer(z)
+    keras.utils.set_random_seed(0)
+    vqgan = keras_uio.VQGAN(
+        image_size=16,
+        channels=32,
+        channel_multipliers=(1, 2),
+        num_res_blocks=1,
+        attention_resolutions=(),
+        z_channels=16,
+        fsq_levels=(8, 5, 5, 5),
+        codebook_size=1000,
+        embed_dim=4,
+    )
+    images = np.random.default_rng(1).uniform(-1, 1, (2, 16, 16, 3))
+    image_codes = numpy(vqgan.encode(images.astype("float32")))
+    return {
+        "inputs": z.tolist(),
+        "codes": numpy(codes).tolist(),
+        "lookup_error": float(
+            np.abs(numpy(layer.lookup(codes)) - numpy(quantized)).max()
+        ),
+        "decoded_shape": list(numpy(vqgan.decode(image_codes)).shape),
+        "image_codes_in_range": bool(
+            image_codes.min() >= 0 and image_codes.max() < 1000
+        ),
+    }
+
+
 CHECKS = {
     "presets": check_presets,
     "parity": check_parity,
@@ -479,6 +513,7 @@ CHECKS = {
     "gradients": check_gradients,
     "fit": check_fit,
     "bundled": check_bundled,
+    "fsq": check_fsq,
 }
 
 

@@ -188,3 +188,31 @@ def test_bundled_preset_answers_like_jax(runs, backend):
     assert ours["token_ids"] == theirs["token_ids"]
     assert ours["answers"] == theirs["answers"]
     assert ours["boxes"] == theirs["boxes"]
+
+
+def _fsq_bins(z, levels=(8, 5, 5, 5)):
+    """Finite scalar quantization's bins in float64 numpy, and each value's
+    distance to the nearest rounding boundary."""
+    z = np.asarray(z, "float64")
+    bins, margins = [], []
+    for channel, n in enumerate(levels):
+        half_bound = (n - 1) * (1 - 1e-3) / 2
+        offset = 0.5 if n % 2 == 0 else 0.0
+        shift = np.arctanh(offset / half_bound)
+        bounded = np.tanh(z[:, channel] + shift) * half_bound - offset
+        bins.append(np.round(bounded) + n // 2)
+        margins.append(np.abs(np.abs(bounded - np.round(bounded)) - 0.5))
+    return np.stack(bins, -1), np.min(margins, axis=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_finite_scalar_quantization_on_every_backend(runs, backend):
+    report = _check(runs, backend, "fsq")
+    bins, margin = _fsq_bins(report["inputs"])
+    expected = bins @ np.array([1, 8, 40, 200])
+    decided = margin > 1e-4  # float32 may round values this near a boundary
+    assert decided.sum() >= 60
+    np.testing.assert_array_equal(np.array(report["codes"])[decided], expected[decided])
+    assert report["lookup_error"] <= 1e-6
+    assert report["decoded_shape"] == [2, 16, 16, 3]
+    assert report["image_codes_in_range"]

@@ -34,6 +34,39 @@ def test_shape_and_color_of_drawn_shapes(shape, color):
     assert easy_vqa.pixel_color(image, mask) == color
 
 
+class _Tokenizer:
+    """Stands in for a VQ-GAN: `decode(encode(x))` is `rebuild(x)`."""
+
+    def __init__(self, rebuild):
+        self.rebuild = rebuild
+
+    def encode(self, images):
+        return images
+
+    def decode(self, codes):
+        return self.rebuild(codes)
+
+
+def test_reconstruction_agreement_judges_colour_and_shape():
+    images = np.stack(
+        [_drawn("circle", "red"), _drawn("triangle", "teal")]
+    ).astype("float32")
+    images = images / 127.5 - 1
+    exact = easy_vqa.reconstruction_agreement(_Tokenizer(lambda x: x), images)
+    assert exact == {"color": 1.0, "shape": 1.0}
+    grey = np.stack([_drawn("circle", "gray"), _drawn("triangle", "gray")])
+    greyed = easy_vqa.reconstruction_agreement(
+        _Tokenizer(lambda x: grey.astype("float32") / 127.5 - 1), images
+    )
+    assert greyed == {"color": 0.0, "shape": 1.0}
+    swapped = easy_vqa.reconstruction_agreement(_Tokenizer(lambda x: x[::-1]), images)
+    assert swapped["shape"] == 0.0
+    blank = easy_vqa.reconstruction_agreement(
+        _Tokenizer(lambda x: np.ones_like(x)), images
+    )
+    assert blank["shape"] == 0.0
+
+
 def test_mask_and_box_of_a_drawn_rectangle():
     image = _drawn("rectangle", "blue")
     mask = easy_vqa.shape_mask(image)

@@ -125,18 +125,7 @@ class VectorQuantizer(keras.layers.Layer):
         return codes, quantized, losses
 
     def compute_output_spec(self, inputs, with_losses=False):
-        shape = tuple(inputs.shape)
-        codes = keras.KerasTensor(shape[:-1], dtype="int32")
-        quantized = keras.KerasTensor(shape, dtype=self.compute_dtype)
-        if not with_losses:
-            return codes, quantized
-        scalar = keras.KerasTensor((), dtype="float32")
-        losses = {
-            "codebook_loss": scalar,
-            "commitment_loss": scalar,
-            "loss": scalar,
-        }
-        return codes, quantized, losses
+        return quantizer_output_spec(inputs, self.compute_dtype, with_losses)
 
     def get_config(self):
         config = super().get_config()
@@ -151,3 +140,18 @@ class VectorQuantizer(keras.layers.Layer):
             }
         )
         return config
+
+
+def quantizer_output_spec(inputs, dtype, with_losses):
+    """Output spec of a quantizer layer: codes, vectors and maybe losses."""
+    shape = tuple(inputs.shape)
+    codes = keras.KerasTensor(shape[:-1], dtype="int32")
+    quantized = keras.KerasTensor(shape, dtype=dtype)
+    if not with_losses:
+        return codes, quantized
+    scalar = keras.KerasTensor((), dtype="float32")
+    return (
+        codes,
+        quantized,
+        dict.fromkeys(("codebook_loss", "commitment_loss", "loss"), scalar),
+    )

@@ -15,6 +15,7 @@ from keras_hub.models import Backbone
 from keras_uio import preset_checks
 from keras_uio.layers.host_initializer import host_conv2d
 from keras_uio.models.device_mesh import check_device_mesh
+from keras_uio.models.vqgan.finite_scalar_quantizer import FiniteScalarQuantizer
 from keras_uio.models.vqgan.vector_quantizer import VectorQuantizer
 from keras_uio.models.vqgan.vqgan_compile import CompiledCalls
 from keras_uio.models.vqgan.vqgan_compile import is_traced
@@ -59,7 +60,9 @@ class VQGAN(Backbone):
             attention blocks follow the residual blocks.
         z_channels: int. Channels of the encoder output.
         codebook_size: int. Number of codes (`n_embed`).
-        embed_dim: int. Size of a code vector; must equal `z_channels`.
+        embed_dim: int. Size of a code vector. The 1x1 `quant_conv` maps
+            the encoder's `z_channels` to it and `post_quant_conv` back, as
+            in taming-transformers (the original's are equal).
         in_channels: int. Channels of the input images.
         out_channels: int. Channels of the reconstructed images.
         norm_groups: int. Groups of every group normalization (32 in the
@@ -67,6 +70,14 @@ class VQGAN(Backbone):
             With as many groups as channels a group norm is an instance
             norm, which erases a level's per-channel means (e.g. the
             colour of a small flat shape); small tokenizers want fewer.
+        fsq_levels: optional sequence of ints. `None` (the original): a
+            learned codebook of `codebook_size` rows (`VectorQuantizer`).
+            Given, codes come from finite scalar quantization instead
+            (`FiniteScalarQuantizer`, Mentzer et al. 2023): `embed_dim`
+            must be `len(fsq_levels)` and `codebook_size` their product,
+            e.g. `fsq_levels=(8, 5, 5, 5)`, `embed_dim=4`,
+            `codebook_size=1000`. Nothing to collapse or restart; the
+            small tokenizer of `uio_tiny_easyvqa` uses it to keep colours.
         dtype: string or `keras.DTypePolicy`. Group norms and the
             nearest-code search always run in float32.
         **kwargs: other `keras_hub.models.Backbone` arguments (`name`, ...).
@@ -102,6 +113,7 @@ class VQGAN(Backbone):
         in_channels=3,
         out_channels=3,
         norm_groups=NORM_GROUPS,
+        fsq_levels=None,
         dtype=None,
         **kwargs,
     ):
@@ -117,15 +129,21 @@ class VQGAN(Backbone):
             in_channels=in_channels,
             out_channels=out_channels,
             norm_groups=norm_groups,
+            fsq_levels=fsq_levels,
         )
         grid_size = config_grid_size(config)
 
         # === Layers ===
         self.encoder = build_encoder(config, dtype)
-        self.quant_conv = host_conv2d(z_channels, 1, dtype=dtype, name="quant_conv")
-        self.quantize = VectorQuantizer(
-            codebook_size, embed_dim, dtype=dtype, name="quantize"
-        )
+        self.quant_conv = host_conv2d(embed_dim, 1, dtype=dtype, name="quant_conv")
+        if config["fsq_levels"] is None:
+            self.quantize = VectorQuantizer(
+                codebook_size, embed_dim, dtype=dtype, name="quantize"
+            )
+        else:
+            self.quantize = FiniteScalarQuantizer(
+                config["fsq_levels"], dtype=dtype, name="quantize"
+            )
         self.post_quant_conv = host_conv2d(
             z_channels, 1, dtype=dtype, name="post_quant_conv"
         )
@@ -163,6 +181,7 @@ class VQGAN(Backbone):
         self.in_channels = config["in_channels"]
         self.out_channels = config["out_channels"]
         self.norm_groups = config["norm_groups"]
+        self.fsq_levels = config["fsq_levels"]
         self.grid_size = grid_size
         # Compiled `encode` / `decode`, one per input shape and dtype.
         self._compiled_calls = CompiledCalls(self)
@@ -356,6 +375,9 @@ class VQGAN(Backbone):
                 "in_channels": self.in_channels,
                 "out_channels": self.out_channels,
                 "norm_groups": self.norm_groups,
+                "fsq_levels": None
+                if self.fsq_levels is None
+                else list(self.fsq_levels),
             }
         )
         return config

@@ -3,7 +3,11 @@
 Everything here works on a plain config dict, without building layers.
 """
 
+import math
+
 import numpy as np
+
+from keras_uio.models.vqgan.finite_scalar_quantizer import check_levels
 
 NORM_GROUPS = 32  # taming-transformers' (and so Unified-IO's) group norms
 
@@ -19,6 +23,7 @@ CONFIG_FIELDS = (
     "in_channels",
     "out_channels",
     "norm_groups",
+    "fsq_levels",
 )
 
 
@@ -57,6 +62,7 @@ def validate_vqgan_config(
     in_channels=3,
     out_channels=3,
     norm_groups=NORM_GROUPS,
+    fsq_levels=None,
 ):
     """Checks a VQ-GAN configuration; returns it as a normalised dict.
 
@@ -78,12 +84,19 @@ def validate_vqgan_config(
         "in_channels": _positive_int("in_channels", in_channels),
         "out_channels": _positive_int("out_channels", out_channels),
         "norm_groups": _positive_int("norm_groups", norm_groups),
+        "fsq_levels": None if fsq_levels is None else check_levels(fsq_levels),
     }
-    if config["z_channels"] != config["embed_dim"]:
+    levels = config["fsq_levels"]
+    if levels is not None and (
+        config["codebook_size"] != math.prod(levels)
+        or config["embed_dim"] != len(levels)
+    ):
         raise ValueError(
-            "`z_channels` must equal `embed_dim` (the quantizer reads the "
-            "encoder's channels as code vectors, as in the original). "
-            f"Received: z_channels={z_channels}, embed_dim={embed_dim}"
+            "With `fsq_levels`, `codebook_size` must be their product and "
+            "`embed_dim` their count. Received: "
+            f"fsq_levels={levels}, codebook_size={codebook_size}, "
+            f"embed_dim={embed_dim} (expected codebook_size="
+            f"{math.prod(levels)}, embed_dim={len(levels)})"
         )
     halvings = len(config["channel_multipliers"]) - 1
     if config["image_size"] % (2**halvings) != 0:
@@ -197,7 +210,7 @@ def count_vqgan_parameters(config):
             decoder += _conv_params(3, width, width)
     decoder += 2 * width + _conv_params(3, width, c["out_channels"])
 
-    quantizer = c["codebook_size"] * c["embed_dim"]
-    quant_convs = _conv_params(1, c["z_channels"], c["z_channels"])
+    quantizer = 0 if c["fsq_levels"] else c["codebook_size"] * c["embed_dim"]
+    quant_convs = _conv_params(1, c["z_channels"], c["embed_dim"])
     quant_convs += _conv_params(1, c["embed_dim"], c["z_channels"])
     return encoder + decoder + quantizer + quant_convs

@@ -304,6 +304,12 @@ class VQGANTrainer(keras.Model):
             int, the number of codes moved.
         """
         vqgan = self.vqgan
+        if vqgan.fsq_levels is not None:
+            raise ValueError(
+                "This VQ-GAN quantizes with `fsq_levels` (no learned codebook): "
+                "there are no dead codes to restart. Train it without "
+                "`CodebookRestart`."
+            )
         images = np.asarray(images, dtype="float32")
         latents = []
         for start in range(0, len(images), batch_size):

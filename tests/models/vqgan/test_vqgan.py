@@ -195,7 +195,13 @@ def test_decode_rejects_bad_codes(small, codes, message):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(z_channels=16), r"`z_channels` must equal `embed_dim`"),
+        (
+            dict(fsq_levels=(8, 5, 5, 5)),
+            r"`codebook_size` must be their product.*codebook_size=1000, "
+            r"embed_dim=4",
+        ),
+        (dict(fsq_levels=(8, 1)), r"`fsq_levels` must be a non-empty sequence"),
+        (dict(fsq_levels=8), r"`fsq_levels` must be a sequence of ints"),
         (dict(image_size=33), r"`image_size` must be divisible by 2\*\*1"),
         (dict(channels=48), r"divisible by `norm_groups`.*norm_groups=32"),
         (dict(norm_groups=6), r"channel_multipliers\[0\]=1, norm_groups=6"),
