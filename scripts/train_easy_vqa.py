@@ -129,11 +129,15 @@ def vqgan_config(fsq_levels):
     }
 
 
-def train_vqgan(records, steps, batch_size, seed, fsq_levels=None):
+def train_vqgan(
+    records, steps, batch_size, seed, fsq_levels=None, foreground_weight=0.0
+):
     keras.utils.set_random_seed(seed)
     vqgan = keras_uio.VQGAN(**vqgan_config(fsq_levels))
     images = vqgan_images(records)
-    trainer = keras_uio.VQGANTrainer(vqgan, reconstruction_loss="l1")
+    trainer = keras_uio.VQGANTrainer(
+        vqgan, reconstruction_loss="l1", foreground_weight=foreground_weight
+    )
     trainer.compile(
         optimizer=keras.optimizers.Adam(
             keras.optimizers.schedules.CosineDecay(
@@ -264,7 +268,12 @@ def tokenizer_stage(args, records, out):
     with open(os.path.join(out, "spiece.model"), "wb") as f:
         f.write(proto)
     vqgan, metrics = train_vqgan(
-        records, args.vqgan_steps, args.vqgan_batch_size, args.seed, args.fsq_levels
+        records,
+        args.vqgan_steps,
+        args.vqgan_batch_size,
+        args.seed,
+        args.fsq_levels,
+        args.foreground_weight,
     )
     vqgan.save_to_preset(os.path.join(out, "vqgan"))
     agreement = tokenizer_agreement(vqgan, 64 if args.fast else 300)
@@ -366,6 +375,12 @@ def main(argv=None):
         default=None,
         help="e.g. 8,5,5,5: VQ-GAN codes by finite scalar quantization "
         "instead of a learned codebook of 256",
+    )
+    parser.add_argument(
+        "--foreground-weight",
+        type=float,
+        default=0.0,
+        help="VQGANTrainer's foreground_weight: extra loss on the shapes' pixels",
     )
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument(

@@ -420,7 +420,8 @@ def _training_script():
 def test_training_script_resumes_after_an_interrupted_stage(tmp_path, monkeypatch):
     script = _training_script()
     out = tmp_path / "preset"
-    args = ["--out", str(out), "--fast", "--fsq-levels", "8,5,5,5"]
+    args = ["--out", str(out), "--fast", "--foreground-weight", "1"]
+    args += ["--fsq-levels", "8,5,5,5"]
     real_train_steps = script.train_steps
     calls = []
 

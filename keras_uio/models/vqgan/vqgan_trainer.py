@@ -22,7 +22,8 @@ class VQGANTrainer(keras.Model):
     The loss is
 
         reconstruction + codebook_weight * codebook + commitment_weight
-        * commitment [+ perceptual_weight * perceptual]
+        * commitment [+ foreground_weight * foreground]
+        [+ perceptual_weight * perceptual]
         [+ adversarial_weight * generator_adversarial + discriminator]
 
     - `reconstruction`: mean absolute (`"l1"`, taming-transformers) or
@@ -36,6 +37,14 @@ class VQGANTrainer(keras.Model):
       `codebook_weight=0.25, commitment_weight=1.0` gives the "legacy"
       weighting of the original taming/Unified-IO code (`VectorQuantizer`'s
       own `"loss"`).
+    - `foreground` (optional, `foreground_weight > 0`): the same error
+      averaged over the target's foreground pixels only: those whose
+      summed absolute difference to the target's top-left pixel exceeds
+      0.2, i.e. everything but a flat background. For small objects on
+      plain backgrounds the plain average lets "draw the background"
+      dominate, and a tokenizer learns the objects' colours last; on
+      easy-vqa a weight of 1.0 raised the colour kept in reconstructions
+      from 0.27 to 0.65 after 300 steps (see the README).
     - `perceptual` (optional): with `perceptual_model`, any Keras model
       mapping images in `[-1, 1]` to a feature tensor (or a list / dict of
       them, e.g. several layers of a pretrained CNN you load yourself), the
@@ -73,6 +82,7 @@ class VQGANTrainer(keras.Model):
     Args:
         vqgan: `keras_uio.VQGAN` to train.
         reconstruction_loss: `"l1"` or `"l2"`.
+        foreground_weight: float. Weight of the foreground term (0: off).
         codebook_weight: float. Weight of the codebook term.
         commitment_weight: float. Weight of the commitment term (beta).
         perceptual_model: optional Keras model, see above.
@@ -111,6 +121,7 @@ class VQGANTrainer(keras.Model):
         reconstruction_loss="l1",
         codebook_weight=1.0,
         commitment_weight=0.25,
+        foreground_weight=0.0,
         perceptual_model=None,
         perceptual_weight=1.0,
         discriminator=None,
@@ -131,6 +142,7 @@ class VQGANTrainer(keras.Model):
         for name, value in (
             ("codebook_weight", codebook_weight),
             ("commitment_weight", commitment_weight),
+            ("foreground_weight", foreground_weight),
             ("perceptual_weight", perceptual_weight),
             ("adversarial_weight", adversarial_weight),
         ):
@@ -155,6 +167,7 @@ class VQGANTrainer(keras.Model):
         self.reconstruction_loss = reconstruction_loss
         self.codebook_weight = float(codebook_weight)
         self.commitment_weight = float(commitment_weight)
+        self.foreground_weight = float(foreground_weight)
         self.perceptual_model = perceptual_model
         self.perceptual_weight = float(perceptual_weight)
         self.discriminator = discriminator
@@ -169,6 +182,8 @@ class VQGANTrainer(keras.Model):
         self.commitment_tracker = keras.metrics.Mean(name="commitment_loss")
         self.usage_tracker = keras.metrics.Mean(name="codebook_usage")
         self.perplexity_tracker = keras.metrics.Mean(name="perplexity")
+        if self.foreground_weight:
+            self.foreground_tracker = keras.metrics.Mean(name="foreground_loss")
         if perceptual_model is not None:
             self.perceptual_tracker = keras.metrics.Mean(name="perceptual_loss")
         if discriminator is not None:
@@ -216,9 +231,10 @@ class VQGANTrainer(keras.Model):
         reconstruction = ops.cast(y_pred["reconstruction"], "float32")
         error = reconstruction - target
         if self.reconstruction_loss == "l1":
-            reconstruction_loss = ops.mean(ops.abs(error))
+            pixel_error = ops.abs(error)
         else:
-            reconstruction_loss = ops.mean(ops.square(error))
+            pixel_error = ops.square(error)
+        reconstruction_loss = ops.mean(pixel_error)
         codebook_loss = ops.mean(ops.cast(y_pred["codebook_loss"], "float32"))
         commitment_loss = ops.mean(ops.cast(y_pred["commitment_loss"], "float32"))
         loss = (
@@ -234,6 +250,11 @@ class VQGANTrainer(keras.Model):
         self.commitment_tracker.update_state(commitment_loss)
         self.usage_tracker.update_state(usage)
         self.perplexity_tracker.update_state(perplexity)
+
+        if self.foreground_weight:
+            foreground_loss = foreground_error(target, pixel_error)
+            self.foreground_tracker.update_state(foreground_loss)
+            loss = loss + self.foreground_weight * foreground_loss
 
         if self.perceptual_model is not None:
             perceptual_loss = self._perceptual_loss(target, reconstruction)
@@ -343,6 +364,7 @@ class VQGANTrainer(keras.Model):
                 "reconstruction_loss": self.reconstruction_loss,
                 "codebook_weight": self.codebook_weight,
                 "commitment_weight": self.commitment_weight,
+                "foreground_weight": self.foreground_weight,
                 "perceptual_model": None
                 if self.perceptual_model is None
                 else keras.layers.serialize(self.perceptual_model),
@@ -363,6 +385,21 @@ class VQGANTrainer(keras.Model):
             if isinstance(config.get(key), dict):
                 config[key] = keras.layers.deserialize(config[key])
         return cls(**config)
+
+
+def foreground_error(target, pixel_error, threshold=0.2):
+    """Mean of `pixel_error` `[B, H, W, C]` over the target's foreground.
+
+    A pixel is foreground when its summed absolute difference (over
+    channels, `[-1, 1]` scale) to its image's top-left pixel exceeds
+    `threshold`; images without foreground add nothing.
+    """
+    corner = target[:, :1, :1, :]
+    distance = ops.sum(ops.abs(target - corner), axis=-1, keepdims=True)
+    foreground = ops.cast(distance > threshold, pixel_error.dtype)
+    channels = ops.shape(pixel_error)[-1]
+    count = ops.sum(foreground) * ops.cast(channels, pixel_error.dtype)
+    return ops.sum(foreground * pixel_error) / ops.maximum(count, 1.0)
 
 
 def codebook_statistics(codes, codebook_size):

@@ -174,6 +174,32 @@ def test_loss_is_reconstruction_plus_weighted_quantizer_terms(tiny_vqgan, kind):
     assert float(trainer.reconstruction_tracker.result()) > 0
 
 
+def test_foreground_term_averages_the_error_over_the_shape(tiny_vqgan):
+    rng = np.random.default_rng(0)
+    images = np.tile(
+        np.array([0.8, 0.9, 0.7], "float32"), (2, SIZE, SIZE, 1)
+    )  # a flat light background ...
+    images[0, 2:5, 3:7] = [1.0, -1.0, -1.0]  # ... a red 3x4 rectangle
+    images[1, 1:2, 1:3] = [-1.0, -1.0, 1.0]  # ... a blue 1x2 one
+    outputs = _fake_outputs(rng)
+    error = np.abs(outputs["reconstruction"] - images)
+    shape = np.zeros((2, SIZE, SIZE), bool)
+    shape[0, 2:5, 3:7] = shape[1, 1:2, 1:3] = True
+    expected = error[shape].mean()  # 14 pixels x 3 channels
+    trainer = VQGANTrainer(tiny_vqgan, foreground_weight=2.0)
+    base = VQGANTrainer(tiny_vqgan).compute_loss(x=images, y_pred=outputs)
+    loss = trainer.compute_loss(x=images, y_pred=outputs)
+    assert float(loss) == pytest.approx(float(base) + 2.0 * expected, rel=1e-5)
+    assert float(trainer.foreground_tracker.result()) == pytest.approx(
+        expected, rel=1e-5
+    )
+    # A flat image has no foreground and adds nothing.
+    flat = np.tile(np.array([0.8, 0.9, 0.7], "float32"), (2, SIZE, SIZE, 1))
+    base = VQGANTrainer(tiny_vqgan).compute_loss(x=flat, y_pred=outputs)
+    loss = trainer.compute_loss(x=flat, y_pred=outputs)
+    assert float(loss) == pytest.approx(float(base), rel=1e-6)
+
+
 def test_perceptual_term_is_frozen_feature_distance(tiny_vqgan):
     rng = np.random.default_rng(0)
     inputs = keras.Input((SIZE, SIZE, 3))
@@ -282,6 +308,8 @@ def test_validation_errors(tiny_vqgan):
         VQGANTrainer(tiny_vqgan, reconstruction_loss="l3")
     with pytest.raises(ValueError, match="commitment_weight"):
         VQGANTrainer(tiny_vqgan, commitment_weight=-1)
+    with pytest.raises(ValueError, match="foreground_weight"):
+        VQGANTrainer(tiny_vqgan, foreground_weight=-0.5)
     with pytest.raises(ValueError, match="adversarial_start"):
         VQGANTrainer(tiny_vqgan, adversarial_start=1.5)
     with pytest.raises(ValueError, match="every_n_steps"):
@@ -294,6 +322,7 @@ def test_config_round_trip(tiny_vqgan):
         reconstruction_loss="l2",
         codebook_weight=0.25,
         commitment_weight=1.0,
+        foreground_weight=1.5,
         discriminator=_discriminator(),
         adversarial_start=5,
     )
@@ -303,6 +332,7 @@ def test_config_round_trip(tiny_vqgan):
     assert restored.reconstruction_loss == "l2"
     assert (restored.codebook_weight, restored.commitment_weight) == (0.25, 1.0)
     assert restored.adversarial_start == 5
+    assert restored.foreground_weight == 1.5
     assert restored.perceptual_model is None
     assert isinstance(restored.discriminator, keras.Model)
 
