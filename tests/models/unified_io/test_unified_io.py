@@ -9,6 +9,7 @@ from keras_uio.models.unified_io.unified_io import UnifiedIO
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
 from keras_uio.testing import assert_argmax_match
 from keras_uio.testing import assert_greedy_tokens_match
+from keras_uio.testing import assert_vqgan_codes_match
 from tests.conftest import backbone_inputs
 
 
@@ -216,7 +217,13 @@ def test_image_option_scores(model, reference_io):
     options = np.concatenate([images, images[::-1]], axis=1)
     scores = model.score(_encoder_inputs(io), options)
     assert scores["loss"].shape == (2, 2) and np.isfinite(scores["loss"]).all()
-    codes = np.stack([io["out/vae_codes"], io["out/vae_codes"][::-1]], 1)
+    # Image options are scored as their VQ-GAN codes: the reference's, up
+    # to proven float32 ties (where a flipped code changes the loss).
+    image_codes = np.asarray(model.vqgan.encode(io["in/image_decoder_targets"]))
+    assert_vqgan_codes_match(
+        model.vqgan, io["in/image_decoder_targets"], image_codes, io["out/vae_codes"]
+    )
+    codes = np.stack([image_codes, image_codes[::-1]], 1)
     by_codes = model.score(
         _encoder_inputs(io), codes, option_masks=np.ones(codes.shape)
     )
