@@ -44,7 +44,8 @@ class VQGANTrainer(keras.Model):
       plain backgrounds the plain average lets "draw the background"
       dominate, and a tokenizer learns the objects' colours last; on
       easy-vqa a weight of 1.0 raised the colour kept in reconstructions
-      from 0.27 to 0.65 after 300 steps (see the README).
+      from 0.27 to 0.65 after 300 steps, and to 0.97 after 1500 (see the
+      README).
     - `perceptual` (optional): with `perceptual_model`, any Keras model
       mapping images in `[-1, 1]` to a feature tensor (or a list / dict of
       them, e.g. several layers of a pretrained CNN you load yourself), the
