@@ -64,12 +64,8 @@ class FiniteScalarQuantizer(keras.layers.Layer):
         # shifted by half a bin so that rounding yields `levels` integers.
         eps = 1e-3
         self._half_bound = ((levels - 1) * (1 - eps) / 2).astype("float32")
-        self._offset = np.where(self.levels_even, 0.5, 0.0).astype("float32")
+        self._offset = np.where(levels % 2 == 0, 0.5, 0.0).astype("float32")
         self._shift = np.arctanh(self._offset / self._half_bound).astype("float32")
-
-    @property
-    def levels_even(self):
-        return np.array([n % 2 == 0 for n in self.levels])
 
     def build(self, input_shape=None):
         if input_shape is not None and input_shape[-1] != self.embed_dim:
@@ -80,16 +76,16 @@ class FiniteScalarQuantizer(keras.layers.Layer):
             )
         self.built = True
 
-    def _digits(self, inputs):
-        """Float bins in `[0, levels)` (straight-through rounded)."""
+    def _rounded(self, inputs):
+        """Integer bins centred on 0, `[-(levels // 2), levels - levels // 2)`,
+        rounded with a straight-through gradient."""
         z = ops.cast(inputs, "float32")
-        shift, half_bound, offset, half_width = (
+        shift, half_bound, offset = (
             ops.convert_to_tensor(a)
-            for a in (self._shift, self._half_bound, self._offset, self._half_width)
+            for a in (self._shift, self._half_bound, self._offset)
         )
         bounded = ops.tanh(z + shift) * half_bound - offset
-        rounded = bounded + ops.stop_gradient(ops.round(bounded) - bounded)
-        return rounded + half_width
+        return bounded + ops.stop_gradient(ops.round(bounded) - bounded)
 
     def lookup(self, codes):
         """The quantized vectors `[..., len(levels)]` of int `codes` `[...]`."""
@@ -102,11 +98,11 @@ class FiniteScalarQuantizer(keras.layers.Layer):
         return ops.cast(values, self.compute_dtype)
 
     def call(self, inputs, with_losses=False):
-        digits = self._digits(inputs)
-        basis = ops.convert_to_tensor(self._basis)
-        codes = ops.sum(ops.cast(ops.round(digits), "int32") * basis, axis=-1)
+        rounded = self._rounded(inputs)
         half_width = ops.convert_to_tensor(self._half_width)
-        quantized = (digits - half_width) / half_width
+        digits = ops.cast(ops.round(rounded + half_width), "int32")
+        codes = ops.sum(digits * ops.convert_to_tensor(self._basis), axis=-1)
+        quantized = rounded / half_width
         quantized = ops.cast(quantized, self.compute_dtype)
         if not with_losses:
             return codes, quantized
