@@ -25,7 +25,7 @@ options, the box of the named shape (localization), every object found
 (detection), the segmentation mask (with the image the model wrote for it)
 and an image generated from the row's caption.
 
-The model is `uio_tiny_easyvqa`: a 1.5M-parameter Unified-IO with its own
+The model is `uio_tiny_easyvqa`: a 1.6M-parameter Unified-IO with its own
 small VQ-GAN, trained by keras-uio on
 [easy-vqa](https://github.com/vzhou842/easy-VQA) (64x64 pictures of one
 coloured circle, rectangle or triangle). It is tiny so that everything here

@@ -14,8 +14,9 @@ tokenizers (SentencePiece and the VQ-GAN), then the transformer in chunks
 of `--stage-steps` steps of one learning-rate schedule. Each stage leaves a
 checkpoint in `--out` and its record in `--out/training.json` (command,
 seconds, metrics); `--resume` with the same arguments continues after the
-last finished stage, so an interrupted run loses at most one stage. The
-last stage writes the preset and removes the checkpoint.
+last finished stage, so an interrupted run loses at most one stage (while
+only the tokenizers are done, the transformer's arguments may still
+change). The last stage writes the preset and removes the checkpoint.
 
 The shipped preset (`keras_uio/presets/uio_tiny_easyvqa`) was made by this
 command with its defaults; its `training.json` is that record. `--fast`
@@ -319,13 +320,26 @@ def transformer_stage(args, records, out, index):
 
 
 def fsq_levels(text):
-    """`--fsq-levels 8,5,5,5` -> [8, 5, 5, 5]."""
+    """`--fsq-levels 8,5,5,5` -> [8, 5, 5, 5]; `none` -> None."""
+    if text == "none":
+        return None
     try:
         return [int(n) for n in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated ints such as 8,5,5,5, got {text!r}"
         ) from None
+
+
+# What only the transformer stages read; see `load_log`.
+TRANSFORMER_ARGUMENTS = (
+    "steps",
+    "stage_steps",
+    "batch_size",
+    "width",
+    "layers",
+    "learning_rate",
+)
 
 
 def load_log(args, path):
@@ -349,10 +363,12 @@ def load_log(args, path):
         raise SystemExit(f"error: --resume: no {path} to continue.")
     with open(path) as f:
         log = json.load(f)
-    if log["arguments"] != arguments:
-        changed = sorted(
-            k for k in arguments if log["arguments"].get(k) != arguments[k]
-        )
+    changed = sorted(k for k in arguments if log["arguments"].get(k) != arguments[k])
+    if [stage["stage"] for stage in log["stages"]] == ["tokenizer"]:
+        # Only the tokenizers exist: the transformer may still be chosen.
+        changed = [k for k in changed if k not in TRANSFORMER_ARGUMENTS]
+        log["arguments"] = arguments
+    if changed:
         raise SystemExit(
             f"error: --resume needs the arguments of the run in {path}; "
             f"these differ: {', '.join(changed)}."
@@ -367,24 +383,24 @@ def main(argv=None):
     parser.add_argument(
         "--resume", action="store_true", help="continue the run in --out"
     )
-    parser.add_argument("--vqgan-steps", type=int, default=800)
+    parser.add_argument("--vqgan-steps", type=int, default=1500)
     parser.add_argument("--vqgan-batch-size", type=int, default=16)
     parser.add_argument(
         "--fsq-levels",
         type=fsq_levels,
-        default=None,
-        help="e.g. 8,5,5,5: VQ-GAN codes by finite scalar quantization "
-        "instead of a learned codebook of 256",
+        default=[8, 5, 5, 5],
+        help="VQ-GAN codes by finite scalar quantization with these levels "
+        "(default 8,5,5,5: 1000 codes); `none`: a learned codebook of 256",
     )
     parser.add_argument(
         "--foreground-weight",
         type=float,
-        default=0.0,
+        default=1.0,
         help="VQGANTrainer's foreground_weight: extra loss on the shapes' pixels",
     )
-    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--steps", type=int, default=7000)
     parser.add_argument(
-        "--stage-steps", type=int, default=4000, help="transformer steps per stage"
+        "--stage-steps", type=int, default=3500, help="transformer steps per stage"
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--width", type=int, default=128)

@@ -103,7 +103,7 @@ unified_io_presets = {
     "uio_tiny_easyvqa": {
         "metadata": {
             "description": (
-                "A 1.5M-parameter Unified-IO with a 2.8M-parameter VQ-GAN, "
+                "A 1.6M-parameter Unified-IO with a 2.8M-parameter VQ-GAN, "
                 "trained by keras-uio (scripts/train_easy_vqa.py) on easy-vqa: "
                 "VQA, captioning, localization, detection, segmentation, "
                 "classification and text-to-image on 64x64 shape images."
