@@ -446,6 +446,9 @@ def test_training_script_resume_may_choose_the_transformer_after_the_tokenizers(
         resume(["tokenizer"], vqgan_steps=800, steps=7000)
     with pytest.raises(SystemExit, match="these differ: steps"):
         resume(["tokenizer", "transformer_1"], steps=7000)
+    # `--fsq-levels none` asks for the learned codebook.
+    assert script.fsq_levels("none") is None
+    assert script.fsq_levels("8,5,5,5") == [8, 5, 5, 5]
 
 
 @pytest.mark.slow  # ~2 min: every stage of the script in its fast mode, twice
