@@ -33,12 +33,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-# The original implementation (allenai/unified-io-inference, Flax) on this
-# machine: batch-1 encoder forward, steady state.
-ORIGINAL_ENCODER_B1_SECONDS = 0.70
-ORIGINAL_ENCODER_B1_GFLOPS = 49.0
-TARGET_SPEEDUP = 1.5
-
 
 def encoder_flops(cfg, batch, text_length, num_patches):
     """Matmul FLOPs of one encoder forward."""
@@ -280,34 +274,6 @@ def main(argv=None):
             f"{part:<8} {batch:>5} {compile_s:>9.2f} {median:>9.3f} "
             f"{best:>7.3f} {flops / 1e9:>7.1f} {rate:>8.1f} {window:>6.1f} "
             f"{rate / window:>8.1%} {1e3 * median / batch:>9.1f}"
-        )
-    for part, batch, _compile_s, median, best, flops, window in rows:
-        if part != "encoder" or batch != 1 or args.preset != "uio_small":
-            continue
-        if args.text_length != 32:
-            continue
-        print()
-        print("batch-1 encoder vs the original implementation (same machine):")
-        print(
-            f"  original : {ORIGINAL_ENCODER_B1_SECONDS:.3f} s  "
-            f"({ORIGINAL_ENCODER_B1_GFLOPS:.0f} GFLOP/s as quoted; "
-            f"{flops / 1e9 / ORIGINAL_ENCODER_B1_SECONDS:.1f} GFLOP/s by our "
-            f"count; {ORIGINAL_ENCODER_B1_GFLOPS / window:.1%} of this run's "
-            "matmul peak)"
-        )
-        rate = flops / median / 1e9
-        target = ORIGINAL_ENCODER_B1_SECONDS / TARGET_SPEEDUP
-        print(
-            f"  keras_uio: {median:.3f} s median, {best:.3f} s best "
-            f"({rate:.1f} GFLOP/s, {rate / window:.1%} of this run's matmul "
-            "peak)"
-        )
-        verdict = "met" if median <= target else "NOT met"
-        print(
-            f"  speed-up vs 0.70 s: {ORIGINAL_ENCODER_B1_SECONDS / median:.2f}x "
-            f"median, {ORIGINAL_ENCODER_B1_SECONDS / best:.2f}x best (target "
-            f">= {TARGET_SPEEDUP:.1f}x, i.e. <= {target:.3f} s: {verdict} on "
-            "the median)"
         )
     print()
     print(f"peak RSS: {peak_rss_mib():.0f} MiB")
