@@ -18,9 +18,21 @@ last finished stage, so an interrupted run loses at most one stage (while
 only the tokenizers are done, the transformer's arguments may still
 change). The last stage writes the preset and removes the checkpoint.
 
-The shipped preset (`keras_uio/presets/uio_tiny_easyvqa`) was made by this
-command with its defaults; its `training.json` is that record. `--fast`
-runs every stage for a few steps (the test suite does that).
+`--init-from PRESET` skips the tokenizer stage: the transformer starts from
+that preset's weights and keeps its tokenizers, for another learning-rate
+cycle on a finished run; `training.json` then carries the earlier run's
+record under "previous" and counts its seconds in "seconds_total".
+`--fast` runs every stage for a few steps (the test suite does that).
+
+The shipped preset (`keras_uio/presets/uio_tiny_easyvqa`) is three cycles,
+its `training.json` their record:
+
+    python scripts/train_easy_vqa.py --out ./cycle1  # the defaults
+    python scripts/train_easy_vqa.py --out ./cycle2 --init-from ./cycle1 \
+        --steps 6000 --stage-steps 3000 --learning-rate 1e-3 --seed 1
+    python scripts/train_easy_vqa.py --out ./uio_tiny_easyvqa \
+        --init-from ./cycle2 --steps 4000 --stage-steps 2000 \
+        --learning-rate 5e-4 --seed 2
 """
 
 import argparse
@@ -260,7 +272,8 @@ def train_steps(model, records, steps, batch_size, seed):
 
 def stage_names(args):
     chunks = math.ceil(args.steps / args.stage_steps)
-    return ["tokenizer"] + [f"transformer_{i + 1}" for i in range(chunks)]
+    tokenizer = [] if args.init_from else ["tokenizer"]
+    return tokenizer + [f"transformer_{i + 1}" for i in range(chunks)]
 
 
 def tokenizer_stage(args, records, out):
@@ -285,7 +298,11 @@ def tokenizer_stage(args, records, out):
 def transformer_stage(args, records, out, index):
     """One chunk of transformer steps, from the last checkpoint or anew."""
     checkpoint = os.path.join(out, "checkpoint")
-    if index == 0:
+    if index == 0 and args.init_from:
+        keras.utils.set_random_seed(args.seed)
+        model = keras_uio.UnifiedIO.from_preset(args.init_from)
+        model.vqgan.trainable = False
+    elif index == 0:
         keras.utils.set_random_seed(args.seed)
         vqgan = keras_uio.VQGAN.from_preset(os.path.join(out, "vqgan"))
         with open(os.path.join(out, "spiece.model"), "rb") as f:
@@ -314,7 +331,8 @@ def transformer_stage(args, records, out, index):
     else:
         model.save_to_preset(out)
         shutil.rmtree(checkpoint, ignore_errors=True)
-        os.remove(os.path.join(out, "spiece.model"))  # now in assets/
+        if not args.init_from:
+            os.remove(os.path.join(out, "spiece.model"))  # now in assets/
     metrics["steps_done"] = done
     return metrics, model
 
@@ -342,6 +360,15 @@ TRANSFORMER_ARGUMENTS = (
 )
 
 
+def previous_log(preset):
+    """The `training.json` of the preset `--init-from` continues."""
+    path = os.path.join(preset, "training.json")
+    if not os.path.exists(path):
+        raise SystemExit(f"error: --init-from: no training.json in {preset}.")
+    with open(path) as f:
+        return json.load(f)
+
+
 def load_log(args, path):
     """The run's record: a new one, or the one `--resume` continues."""
     arguments = {
@@ -353,12 +380,15 @@ def load_log(args, path):
             "or choose another --out."
         )
     if not args.resume:
-        return {
+        log = {
             "arguments": arguments,
             "machine": platform.machine(),
             "backend": keras.backend.backend(),
             "stages": [],
         }
+        if args.init_from:
+            log["previous"] = previous_log(args.init_from)
+        return log
     if not os.path.exists(path):
         raise SystemExit(f"error: --resume: no {path} to continue.")
     with open(path) as f:
@@ -409,6 +439,12 @@ def main(argv=None):
     parser.add_argument("--vocab-size", type=int, default=160)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--init-from",
+        default=None,
+        help="a preset folder made by this script: start the transformer from "
+        "its weights and tokenizers (no tokenizer stage)",
+    )
+    parser.add_argument(
         "--fast", action="store_true", help="a few steps of each stage on 64 images"
     )
     parser.add_argument(
@@ -443,7 +479,8 @@ def main(argv=None):
         if name == "tokenizer":
             metrics = tokenizer_stage(args, records, args.out)
         else:
-            metrics, model = transformer_stage(args, records, args.out, index - 1)
+            chunk = index - names.index("transformer_1")
+            metrics, model = transformer_stage(args, records, args.out, chunk)
             log["parameters"] = {
                 "backbone": model.backbone.count_params(),
                 "vqgan": model.vqgan.count_params(),
@@ -456,7 +493,10 @@ def main(argv=None):
                 "metrics": metrics,
             }
         )
-        log["seconds_total"] = round(sum(s["seconds"] for s in log["stages"]), 1)
+        earlier = log.get("previous", {}).get("seconds_total", 0.0)
+        log["seconds_total"] = round(
+            earlier + sum(s["seconds"] for s in log["stages"]), 1
+        )
         with open(path, "w") as f:
             json.dump(log, f, indent=2)
         print(json.dumps(log["stages"][-1], indent=2), flush=True)

@@ -24,20 +24,21 @@ from keras_uio.data import easy_vqa
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # metric -> minimum on the first 100 test images, where the shipped model
-# scores 0.872, 0.97, 0.96, 0.661, 0.653, 0.487, 0.39, 0.41 and 0.19
-# (README, all 1000 images: 0.874, 0.970, 0.950, 0.692, 0.682, 0.517,
-# 0.430, 0.444, 0.259).
+# scores 0.911, 1.0, 0.90, 0.856, 0.840, 0.543, 0.61, 0.59 and 0.37
+# (README, all 1000 images: 0.908, 0.981, 0.907, 0.869, 0.867, 0.598,
+# 0.602, 0.548, 0.376). Classification gets a wider margin: its option
+# scores include the untaught prediction after EOS (see the README).
 THRESHOLDS = {
-    "vqa_accuracy": 0.84,
-    "caption_exact_match": 0.93,
-    "classification_accuracy": 0.92,
-    "localization_mean_iou": 0.61,
-    "detection_mean_iou": 0.60,
-    "segmentation_mean_iou": 0.44,
-    "text_to_image_color_agreement": 0.33,
-    "text_to_image_shape_agreement": 0.35,
+    "vqa_accuracy": 0.88,
+    "caption_exact_match": 0.95,
+    "classification_accuracy": 0.85,
+    "localization_mean_iou": 0.81,
+    "detection_mean_iou": 0.80,
+    "segmentation_mean_iou": 0.50,
+    "text_to_image_color_agreement": 0.53,
+    "text_to_image_shape_agreement": 0.51,
     # Chance: 1/8 colours x 1/3 shapes = 0.042.
-    "text_to_image_agreement": 0.14,
+    "text_to_image_agreement": 0.30,
 }
 # The bundled tokenizer's reconstructions of the first 100 test images keep
 # the colour of 0.97 and the shape of 0.58 of them (`reconstruction_agreement`;
@@ -121,17 +122,27 @@ def test_bundled_preset_size_and_training_record():
     assert total <= 25 * 2**20
     with open(os.path.join(path, "training.json")) as f:
         record = json.load(f)
-    assert record["arguments"]["fast"] is False
-    stages = record["stages"]
-    assert stages[0]["stage"] == "tokenizer"
-    assert [s["stage"] for s in stages[1:]] == [
-        f"transformer_{i}" for i in range(1, len(stages))
-    ]
-    for stage in stages:
+    runs = [record]  # a run made `--init-from` another keeps its record
+    while runs[0].get("previous"):
+        runs.insert(0, runs[0]["previous"])
+    all_stages = []
+    for i, run in enumerate(runs):
+        assert run["arguments"]["fast"] is False
+        stages = run["stages"]
+        transformer = stages if i else stages[1:]
+        assert i or stages[0]["stage"] == "tokenizer"
+        assert bool(i) == bool(run["arguments"].get("init_from"))
+        assert [s["stage"] for s in transformer] == [
+            f"transformer_{j}" for j in range(1, len(transformer) + 1)
+        ]
+        assert stages[-1]["metrics"]["steps_done"] == run["arguments"]["steps"]
+        all_stages += stages
+    for stage in all_stages:
         assert stage["command"].startswith("python scripts/train_easy_vqa.py")
         assert stage["seconds"] <= 75 * 60, stage
+    total = sum(stage["seconds"] for stage in all_stages)
+    assert record["seconds_total"] == pytest.approx(total, abs=0.5)
     assert record["seconds_total"] <= 4 * 3600
-    assert stages[-1]["metrics"]["steps_done"] == record["arguments"]["steps"]
 
 
 def test_bundled_tokenizer_keeps_colour_and_shape():
@@ -449,6 +460,8 @@ def test_training_script_resume_may_choose_the_transformer_after_the_tokenizers(
     # `--fsq-levels none` asks for the learned codebook.
     assert script.fsq_levels("none") is None
     assert script.fsq_levels("8,5,5,5") == [8, 5, 5, 5]
+    with pytest.raises(SystemExit, match="no training.json in"):
+        script.previous_log(str(tmp_path / "elsewhere"))
 
 
 @pytest.mark.slow  # ~2 min: every stage of the script in its fast mode, twice
@@ -507,3 +520,16 @@ def test_training_script_resumes_after_an_interrupted_stage(tmp_path, monkeypatc
         [{"task": "captioning", "image": np.zeros((64, 64, 3), "uint8")}]
     )
     assert "caption" in result
+
+    # A second learning-rate cycle from the finished preset.
+    again = tmp_path / "again"
+    script.main(["--out", str(again), "--fast", "--init-from", str(out)])
+    second = json.loads((again / "training.json").read_text())
+    assert [s["stage"] for s in second["stages"]] == ["transformer_1", "transformer_2"]
+    assert second["previous"] == record
+    assert second["seconds_total"] == pytest.approx(
+        record["seconds_total"] + sum(s["seconds"] for s in second["stages"]), abs=0.2
+    )
+    assert (again / "assets").exists() and not (again / "checkpoint").exists()
+    model = UnifiedIO.from_preset(str(again))
+    assert model.vqgan.fsq_levels == (8, 5, 5, 5)
