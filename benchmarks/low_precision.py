@@ -86,18 +86,24 @@ def build_models(preset, seed, int8_activations):
         return model
 
     models = {"float32": reference, "bfloat16": copy("bfloat16")}
-    configs = {
-        "int8": keras.quantizers.Int8QuantizationConfig(activation_quantizer=None)
-    }
+    models["int8"] = quantize_int8(copy(), weight_only=True)
     if int8_activations:
-        configs["int8+act"] = None
-    for name, config in configs.items():
-        model = copy()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # layers Keras does not quantize
-            model.quantize("int8", config=config, type_check=False)
-        models[name] = model
+        models["int8+act"] = quantize_int8(copy(), weight_only=False)
     return models
+
+
+def quantize_int8(model, weight_only=True):
+    """`model`, int8-quantized in place by Keras: weight-only (activations
+    stay float32) or Keras' default (activations int8 per row too)."""
+    import keras
+
+    config = None
+    if weight_only:
+        config = keras.quantizers.Int8QuantizationConfig(activation_quantizer=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # layers Keras does not quantize
+        model.quantize("int8", config=config, type_check=False)
+    return model
 
 
 def _nbytes(variable):

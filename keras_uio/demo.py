@@ -230,13 +230,6 @@ def evaluate_easy_vqa(model, records, batch_size=64, progress=False):
     per_record = [image_task_examples(r) for r in records]
     results = [{name: [] for name in per_record[0]} for _ in records]
 
-    def run_group(title, examples):
-        bar = progress_bar(len(examples), f"{title:>20}", progress)
-        try:
-            return predict(model, examples, batch_size, on_chunk=bar.update)
-        finally:
-            bar.close()
-
     for title, names in TASK_GROUPS:
         owners = [
             (i, name)
@@ -245,21 +238,42 @@ def evaluate_easy_vqa(model, records, batch_size=64, progress=False):
             for _ in tasks[name]
         ]
         examples = [ex for tasks in per_record for name in names for ex in tasks[name]]
-        for (i, name), out in zip(owners, run_group(title, examples)):
+        for (i, name), out in zip(
+            owners, _run_group(model, title, examples, batch_size, progress)
+        ):
             results[i][name].append(out)
 
+    read_back(model, results, batch_size, progress)
+    return easy_vqa_metrics(records, results), results
+
+
+def _run_group(model, title, examples, batch_size, progress):
+    bar = progress_bar(len(examples), f"{title:>20}", progress)
+    try:
+        return predict(model, examples, batch_size, on_chunk=bar.update)
+    finally:
+        bar.close()
+
+
+def read_back(model, results, batch_size=64, progress=False):
+    """The model's answers about the drawings in `results` (colour and
+    shape questions), stored as `res["text_to_image_judged"]`.
+
+    `model` need not be the one that drew: `benchmarks/low_precision_demo.py`
+    judges every variant's drawings with the float32 model too.
+    """
     judge = []
     for res in results:
         generated = res["text_to_image"][0].get("image")
         for question in (COLOR_QUESTION, SHAPE_QUESTION):
             judge.append({"task": "vqa", "image": generated, "question": question})
-    answers = [answer_text(out) for out in run_group(JUDGE_GROUP, judge)]
+    out = _run_group(model, JUDGE_GROUP, judge, batch_size, progress)
+    answers = [answer_text(o) for o in out]
     for i, res in enumerate(results):
         res["text_to_image_judged"] = {
             "color": answers[2 * i],
             "shape": answers[2 * i + 1],
         }
-    return _metrics(records, results), results
 
 
 def answer_text(result):
@@ -267,7 +281,8 @@ def answer_text(result):
     return str(result.get("answer", result.get("text", ""))).strip()
 
 
-def _metrics(records, results):
+def easy_vqa_metrics(records, results):
+    """The demo's metrics (module docstring) of `results` on `records`."""
     vqa_hits, vqa_total = 0, 0
     rows = {
         k: []

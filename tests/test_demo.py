@@ -72,7 +72,7 @@ def test_metrics_of_hand_made_results():
         "segmentation": [{"masks": record["mask"][None]}],
         "text_to_image_judged": {"color": record["color"], "shape": record["shape"]},
     }
-    metrics = demo._metrics([record], [perfect])
+    metrics = demo.easy_vqa_metrics([record], [perfect])
     for key, value in metrics.items():
         if key.startswith("num_"):
             continue
@@ -84,7 +84,7 @@ def test_metrics_of_hand_made_results():
         segmentation=[{"masks": None}],
         text_to_image_judged={"color": record["color"], "shape": "x"},
     )
-    metrics = demo._metrics([record], [wrong])
+    metrics = demo.easy_vqa_metrics([record], [wrong])
     assert metrics["localization_mean_iou"] == 0.0
     assert metrics["vqa_accuracy"] == 0.0
     assert metrics["segmentation_mean_iou"] == 0.0
@@ -265,7 +265,7 @@ def test_masks_are_tinted_whole_on_one_panel():
 def test_gallery_page_shows_metrics_prompts_answers_and_drawings(tmp_path):
     records = easy_vqa.load_records("test", limit=2)
     results = [_hand_made(records[0], box=[50, 40, 80, 90]), _hand_made(records[1])]
-    metrics = demo._metrics(records, results)
+    metrics = demo.easy_vqa_metrics(records, results)
     metrics["preset"] = "hand-made"
     path = demo_gallery.write_gallery(str(tmp_path), records, results, metrics)
     page = open(path).read()
@@ -341,6 +341,31 @@ def test_a_progress_bar_per_task_group(capsys):
     assert positions == sorted(positions)
     demo.evaluate_easy_vqa(FakeModel(), records, batch_size=4, progress=False)
     assert capsys.readouterr().out == ""
+
+
+class ReadsRedCircle(FakeModel):
+    """Answers every question about a drawing with "red", then "circle"."""
+
+    def predict_tasks(self, examples, greedy):
+        out = super().predict_tasks(examples, greedy)
+        for ex, res in zip(examples, out):
+            shape = ex["question"] == demo.SHAPE_QUESTION
+            res["answer"] = "circle" if shape else "red"
+        return out
+
+
+def test_read_back_by_another_model():
+    records = easy_vqa.load_records("test", limit=5)
+    _, results = demo.evaluate_easy_vqa(FakeModel(), records, batch_size=4)
+    assert all(r["text_to_image_judged"]["color"] == "yes" for r in results)
+    demo.read_back(ReadsRedCircle(), results, batch_size=3)
+    judged = [r["text_to_image_judged"] for r in results]
+    assert judged == [{"color": "red", "shape": "circle"}] * len(records)
+    metrics = demo.easy_vqa_metrics(records, results)
+    expected = np.mean([r["caption"] == "a red circle" for r in records])
+    assert metrics["text_to_image_agreement"] == pytest.approx(expected)
+    colours = np.mean([r["caption"].split()[1] == "red" for r in records])
+    assert metrics["text_to_image_color_agreement"] == pytest.approx(colours)
 
 
 # ------------------------------------------------ the page in a browser

@@ -1,7 +1,9 @@
 """How every compiled function of keras_uio is compiled, per backend.
 
-`UnifiedIO.generate` and `score`, and the direct `VQGAN.encode`/`decode`
-calls, all compile through `compile_for_backend`: JAX as one `jax.jit`
+`UnifiedIO.generate`, `score` (on JAX only: one pass without a loop
+gains nothing from a TensorFlow graph traced per option shape), and the
+direct `VQGAN.encode`/`decode` calls compile through
+`compile_for_backend`: JAX as one `jax.jit`
 with the XLA:CPU options below, the variables passed in as arguments (so
 new weights are used without recompiling and XLA does not fold them into
 constants); TensorFlow as one `tf.function` graph that reads the variables
