@@ -24,15 +24,20 @@ cycle on a finished run; `training.json` then carries the earlier run's
 record under "previous" and counts its seconds in "seconds_total".
 `--fast` runs every stage for a few steps (the test suite does that).
 
-The shipped preset (`keras_uio/presets/uio_tiny_easyvqa`) is three cycles,
+The shipped preset (`keras_uio/presets/uio_tiny_easyvqa`) is four cycles,
 its `training.json` their record:
 
     python scripts/train_easy_vqa.py --out ./cycle1  # the defaults
     python scripts/train_easy_vqa.py --out ./cycle2 --init-from ./cycle1 \
         --steps 6000 --stage-steps 3000 --learning-rate 1e-3 --seed 1
+    python scripts/train_easy_vqa.py --out ./cycle3 --init-from ./cycle2 \
+        --steps 4000 --stage-steps 2000 --learning-rate 5e-4 --seed 2
     python scripts/train_easy_vqa.py --out ./uio_tiny_easyvqa \
-        --init-from ./cycle2 --steps 4000 --stage-steps 2000 \
-        --learning-rate 5e-4 --seed 2
+        --init-from ./cycle3 --steps 1000 --stage-steps 1000 \
+        --learning-rate 3e-4 --seed 3
+
+(The first three ran before text answers were given a second EOS target;
+see the README.)
 """
 
 import argparse

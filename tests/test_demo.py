@@ -24,21 +24,22 @@ from keras_uio.data import easy_vqa
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # metric -> minimum on the first 100 test images, where the shipped model
-# scores 0.911, 1.0, 0.90, 0.856, 0.840, 0.543, 0.61, 0.59 and 0.37
-# (README, all 1000 images: 0.908, 0.981, 0.907, 0.869, 0.867, 0.598,
-# 0.602, 0.548, 0.376). Classification gets a wider margin: its option
-# scores include the untaught prediction after EOS (see the README).
+# scores 0.908, 1.0, 1.0, 0.860, 0.820, 0.520, 0.64, 0.61 and 0.39
+# (README, all 1000 images: 0.907, 0.983, 0.988, 0.871, 0.866, 0.592,
+# 0.629, 0.549, 0.311). The drawing metrics get wider margins: one flipped
+# code choice redraws the rest of a greedy drawing, and float32 differs
+# between CPUs (bfloat16 alone moves them by up to 0.1, benchmarks/README.md).
 THRESHOLDS = {
     "vqa_accuracy": 0.88,
     "caption_exact_match": 0.95,
-    "classification_accuracy": 0.85,
+    "classification_accuracy": 0.95,
     "localization_mean_iou": 0.81,
-    "detection_mean_iou": 0.80,
-    "segmentation_mean_iou": 0.50,
-    "text_to_image_color_agreement": 0.53,
-    "text_to_image_shape_agreement": 0.51,
+    "detection_mean_iou": 0.77,
+    "segmentation_mean_iou": 0.47,
+    "text_to_image_color_agreement": 0.50,
+    "text_to_image_shape_agreement": 0.48,
     # Chance: 1/8 colours x 1/3 shapes = 0.042.
-    "text_to_image_agreement": 0.30,
+    "text_to_image_agreement": 0.25,
 }
 # The bundled tokenizer's reconstructions of the first 100 test images keep
 # the colour of 0.97 and the shape of 0.58 of them (`reconstruction_agreement`;

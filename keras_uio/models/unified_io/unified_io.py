@@ -568,7 +568,7 @@ class UnifiedIO(Seq2SeqLM):
         are read as the tokenizer writes them, with EOS, and, as in the
         original, the decoder also predicts EOS at the first padding
         position, so an option `[a, b, EOS]` scores `a`, `b`, EOS and EOS
-        again.
+        again (`UnifiedIOPreprocessor` trains that second EOS too).
 
         Args:
             inputs: preprocessed encoder inputs as for `generate`.

@@ -46,7 +46,10 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
       `x["image_encoder_inputs"]` `[B, 384, 384, 3]`,
       `x["image_input_masks"]` `[B, 576]`,
       `x["text_decoder_inputs"]` `[B, Ld]` (`[0, targets[:-1]]`),
-      `x["text_decoder_masks"]` `[B, Ld]` (`targets > 0`);
+      `x["text_decoder_masks"]` `[B, Ld]` (`targets > 0`); a text answer's
+      targets end in EOS twice (the option scoring of `UnifiedIO.score`
+      reads the step after EOS, so training teaches it), an empty one
+      (image tasks) in EOS once;
     - with `target_codes`: `x["image_decoder_inputs"]` `[B, 256]`
       (`[image_start, (codes + offset)[:-1]]`), `x["image_target_masks"]`;
     - with only `target_image`: `x["image_decoder_targets"]`
@@ -258,6 +261,26 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
         first = np.full((targets.shape[0], 1), start, targets.dtype)
         return np.concatenate([first, targets[:, :-1]], 1)
 
+    def _eos_after_eos(self, targets):
+        """EOS also at the first padding position of a text answer.
+
+        `UnifiedIO.score`, as the original's answer-option scoring, also
+        reads the decoder's prediction one step after EOS. Without a target
+        there, training never teaches that position, and its untaught loss
+        (up to ~9 nats) can decide between options. Targets of EOS alone
+        (image tasks, whose image tokens attend to the text keys) and
+        targets that fill the sequence are left as they are.
+        """
+        eos = self.vocab.eos_id
+        if in_tf_graph():
+            length = tf.reduce_sum(tf.cast(targets > 0, targets.dtype), 1)[:, None]
+            positions = tf.range(tf.shape(targets)[1], dtype=targets.dtype)[None]
+            extra = (positions == length) & (length >= 2)
+            return targets + tf.cast(extra, targets.dtype) * eos
+        length = (targets > 0).sum(1, keepdims=True)
+        extra = (np.arange(targets.shape[1])[None] == length) & (length >= 2)
+        return targets + extra.astype(targets.dtype) * eos
+
     def _process(self, x):
         x = self._check_inputs(x)
         x, unbatched = self._batch(x)
@@ -272,6 +295,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
         targets = self._tokenize_pack(
             target_text, self.decoder_sequence_length, "target_text"
         )
+        targets = self._eos_after_eos(targets)
         cast = (
             (lambda t: tf.cast(t, tf.int32))
             if graph

@@ -5,8 +5,10 @@ under one teacher-forced decoder pass (the original's
 `predict_with_answer_options`). Text options are read as the tokenizer
 writes them, with EOS, and, as in the original, the decoder also predicts
 EOS at the first padding position, so an option `[a, b, EOS]` scores `a`,
-`b`, EOS and EOS again. Image options are VQ-GAN codes (or images, encoded
-first), scored after the image start token.
+`b`, EOS and EOS again. `UnifiedIOPreprocessor` gives text answers that
+second EOS as a training target, so that a model trained with `fit` has
+learnt the position this scoring reads. Image options are VQ-GAN codes
+(or images, encoded first), scored after the image start token.
 """
 
 import keras

@@ -70,12 +70,66 @@ def test_outputs_and_shift(preprocessor):
     np.testing.assert_array_equal(x["text_decoder_inputs"][:, 1:], t[:, :-1])
     assert (x["text_decoder_inputs"][:, 0] == 0).all()
     np.testing.assert_array_equal(x["text_decoder_masks"], t > 0)
-    assert (t == 1).sum(1).tolist() == [1, 1]  # one EOS each
+    # EOS, then EOS after it, where it fits (the first target fills all 16)
+    assert (t == 1).sum(1).tolist() == [1, 2]
     ids = y["image_decoder_targets"]
     np.testing.assert_array_equal(ids, codes + v.image_offset)
     assert (x["image_decoder_inputs"][:, 0] == v.image_start_id).all()
     np.testing.assert_array_equal(x["image_decoder_inputs"][:, 1:], ids[:, :-1])
     assert w["text_decoder_targets"] is x["text_decoder_masks"]
+
+
+def test_text_answers_teach_eos_after_eos_as_score_reads_it(preprocessor):
+    from types import SimpleNamespace
+
+    from keras_uio.models.unified_io import unified_io_scoring
+
+    backbone = SimpleNamespace(image_start_id=preprocessor.vocab.image_start_id)
+    answers = ["dog", "a black dog"]
+    x, y, w = preprocessor({"prompt": [TEXT[0]] * 2, "target_text": answers})
+    for row, answer in enumerate(answers):
+        option = np.asarray(preprocessor.tokenizer(answer))[None]  # EOS, as scored
+        (inputs, masks, _, _), targets, weights = (
+            unified_io_scoring._text_option_targets(backbone, option)
+        )
+        n = targets.shape[1]
+        np.testing.assert_array_equal(y["text_decoder_targets"][row, :n], targets[0])
+        np.testing.assert_array_equal(x["text_decoder_inputs"][row, :n], inputs[0])
+        np.testing.assert_array_equal(x["text_decoder_masks"][row, :n], masks[0])
+        np.testing.assert_array_equal(w["text_decoder_targets"][row, :n], weights[0])
+        assert not w["text_decoder_targets"][row, n:].any()
+
+
+def test_eos_once_for_empty_targets_and_none_past_the_end(preprocessor):
+    truncating = UnifiedIOPreprocessor(
+        preprocessor.tokenizer,
+        encoder_sequence_length=64,
+        decoder_sequence_length=16,
+        truncate=True,
+    )
+    full = " ".join(["dog"] * 40)
+    examples = {"prompt": [TEXT[0]] * 2, "target_text": ["", full]}
+    _, y, _ = truncating(examples)
+    t = y["text_decoder_targets"]
+    assert t[0].tolist() == [1] + [0] * 15  # image tasks: EOS alone
+    assert (t[1] > 0).all() and t[1, -1] == 1 and (t[1, :-1] != 1).all()
+    ds = tf.data.Dataset.from_tensor_slices(examples).batch(2).map(truncating)
+    _, gy, _ = next(iter(ds))
+    np.testing.assert_array_equal(gy["text_decoder_targets"].numpy(), t)
+    _, gy, _ = next(
+        iter(
+            tf.data.Dataset.from_tensor_slices(
+                {"prompt": [TEXT[0]], "target_text": ["dog"]}
+            )
+            .batch(1)
+            .map(truncating)
+        )
+    )
+    _, ey, _ = truncating({"prompt": [TEXT[0]], "target_text": ["dog"]})
+    np.testing.assert_array_equal(
+        gy["text_decoder_targets"].numpy(), ey["text_decoder_targets"]
+    )
+    assert (ey["text_decoder_targets"] == 1).sum() == 2
 
 
 def test_tf_data_matches_eager(preprocessor):
