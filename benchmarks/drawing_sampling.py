@@ -18,10 +18,15 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def agreement(model, records, batch_size=100, **decoding):
-    """`(colour, shape, both)` agreement of the drawings of `records`."""
-    import numpy as np
+COLUMNS = (
+    "text_to_image_color_agreement",
+    "text_to_image_shape_agreement",
+    "text_to_image_agreement",
+)
 
+
+def agreement(model, records, batch_size=100, **decoding):
+    """`demo.drawing_agreement` of the drawings of `records` captions."""
     from keras_uio import demo
 
     examples = [{"task": "text_to_image", "description": r["caption"]} for r in records]
@@ -32,10 +37,7 @@ def agreement(model, records, batch_size=100, **decoding):
             {"text_to_image": [out]} for out in model.predict_tasks(chunk, **decoding)
         ]
     demo.read_back(model, results, batch_size)
-    judged = [r["text_to_image_judged"] for r in results]
-    colour = np.array([j["color"] == r["color"] for j, r in zip(judged, records)])
-    shape = np.array([j["shape"] == r["shape"] for j, r in zip(judged, records)])
-    return colour.mean(), shape.mean(), (colour & shape).mean()
+    return demo.drawing_agreement(records, results)
 
 
 def main(argv=None):
@@ -58,8 +60,9 @@ def main(argv=None):
     print("| drawing | colour | shape | both |")
     print("|---|---|---|---|")
     for name, decoding in runs:
-        colour, shape, both = agreement(model, records, **decoding)
-        print(f"| {name} | {colour:.3f} | {shape:.3f} | {both:.3f} |", flush=True)
+        found = agreement(model, records, **decoding)
+        cells = " | ".join(f"{found[k]:.3f}" for k in COLUMNS)
+        print(f"| {name} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -56,9 +56,8 @@ def main(argv=None):
         metrics[name], results = demo.evaluate_easy_vqa(model, records, 100)
         seconds = time.perf_counter() - start
         demo.read_back(models["float32"], results, 100)
-        read = demo.easy_vqa_metrics(records, results)
-        for key in [k for k in read if k.startswith("text_to_image")]:
-            metrics[name][key + " (float32 reads)"] = read[key]
+        read = demo.drawing_agreement(records, results)
+        metrics[name].update({k + " (float32 reads)": v for k, v in read.items()})
         print(f"{name}: {seconds:.1f} s", flush=True)
     reference = metrics["float32"]
     names = sorted(k for k, v in reference.items() if isinstance(v, float))

@@ -293,9 +293,6 @@ def easy_vqa_metrics(records, results):
             "detection_mean_iou",
             "detection_label_accuracy",
             "segmentation_mean_iou",
-            "text_to_image_color_agreement",
-            "text_to_image_shape_agreement",
-            "text_to_image_agreement",
         )
     }
     for record, res in zip(records, results):
@@ -321,19 +318,27 @@ def easy_vqa_metrics(records, results):
                 union_mask(res["segmentation"][0], record["mask"].shape), record["mask"]
             )
         )
-        judged = res["text_to_image_judged"]
-        color_ok = judged["color"] == record["color"]
-        shape_ok = judged["shape"] == record["shape"]
-        rows["text_to_image_color_agreement"].append(color_ok)
-        rows["text_to_image_shape_agreement"].append(shape_ok)
-        rows["text_to_image_agreement"].append(color_ok and shape_ok)
     metrics = {
         "num_images": len(records),
         "num_questions": vqa_total,
         "vqa_accuracy": vqa_hits / max(vqa_total, 1),
     }
     metrics.update({k: float(np.mean(v)) for k, v in rows.items()})
+    metrics.update(drawing_agreement(records, results))
     return metrics
+
+
+def drawing_agreement(records, results):
+    """How often the model's reading of its drawings (`read_back`) names
+    the caption's colour, its shape, and both."""
+    judged = [res["text_to_image_judged"] for res in results]
+    color = np.array([j["color"] == r["color"] for j, r in zip(judged, records)])
+    shape = np.array([j["shape"] == r["shape"] for j, r in zip(judged, records)])
+    return {
+        "text_to_image_color_agreement": float(color.mean()),
+        "text_to_image_shape_agreement": float(shape.mean()),
+        "text_to_image_agreement": float((color & shape).mean()),
+    }
 
 
 def _check_count(value, name, minimum, maximum=None, hint=""):
