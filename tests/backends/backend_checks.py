@@ -191,7 +191,9 @@ def check_greedy(state):
 
 
 def check_samplers(state):
-    """Beam, top-k, top-p, temperature and allowed ids keep their contracts."""
+    """Beam, top-k, top-p, temperature and allowed ids keep their contracts;
+    the sampled ids go to `arrays` (one seed draws the same on every
+    backend)."""
     io, model = state["io"], state["model"]
     inputs = encoder_inputs(io)
     vocab = model.backbone.vocabulary_size
@@ -210,6 +212,7 @@ def check_samplers(state):
             inputs, max_text_length=6, sampler=name, seed=7, **kwargs
         )
         tokens = first["text_tokens"]
+        state["arrays"][f"sampled/{name}"] = tokens
         sampled[name] = {
             "seeded": bool(np.array_equal(tokens, again["text_tokens"])),
             "in_range": bool(tokens.min() >= 0 and tokens.max() < vocab),
@@ -230,6 +233,7 @@ def check_samplers(state):
         seed=3,
     )
     codes = image["image_tokens"]
+    state["arrays"]["sampled/image_codes"] = codes
     return {
         "beam_beats_greedy": bool((beams["scores"] >= greedy["scores"] - 1e-4).all()),
         "beams_sorted": bool((np.diff(beams["beam_scores"], axis=1) <= 1e-6).all()),

@@ -2,7 +2,7 @@
 
 A Keras backend is fixed per process, so `backend_checks.py` runs in one
 subprocess per backend: TensorFlow and PyTorch run every check, JAX only
-those whose results the others are compared with (option scores,
+those whose results the others are compared with (sampled ids, option scores,
 gradients, the bundled model's answers). The three subprocesses start
 together, so that they share the machine's cores.
 
@@ -13,7 +13,8 @@ What is checked on TensorFlow and PyTorch:
 - greedy: text-then-image greedy generation writes the original's tokens
   (up to proven float32 ties, `keras_uio.testing`), scores and image;
 - samplers: beam search, top-k with allowed ids, top-p with temperature
-  and sampled text-then-image keep their contracts;
+  and sampled text-then-image keep their contracts, and one seed samples
+  JAX's ids;
 - score: text and image option losses equal JAX's;
 - gradients: the training loss's gradients equal JAX's, where JAX uses
   custom gradients (chunked cross-entropy, recomputed regions, the VQ-GAN
@@ -36,7 +37,7 @@ import pytest
 HERE = pathlib.Path(__file__).parent
 REFERENCE = HERE.parent / "data" / "reference" / "uio_tiny"
 BACKENDS = ("tensorflow", "torch")
-JAX_CHECKS = ("presets", "score", "gradients", "bundled")
+JAX_CHECKS = ("presets", "samplers", "score", "gradients", "bundled")
 TIMEOUT = 1200  # seconds, per subprocess
 
 # Same bound as on JAX: no backend needs a looser one. VQ-GAN codes must be
@@ -144,6 +145,14 @@ def test_samplers_keep_their_contracts(runs, backend):
         assert all(facts.values()), (name, facts)
     assert report["image_codes_in_range"]
     assert report["image_shape"][0] == 2
+    _check(runs, "jax", "samplers")
+    ours, theirs = _arrays(runs, backend, "sampled/"), _arrays(runs, "jax", "sampled/")
+    assert len(ours) == 3 and sorted(ours) == sorted(theirs)
+    # Inverse-CDF draws of host uniforms: a float32 difference in the logits
+    # changes a token only if a draw lands within it of a cumulative
+    # probability, about 1e-6 per token.
+    for key in ours:
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -17,6 +17,7 @@ from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset
 from keras_uio.models.unified_io.unified_io_preset_loading import is_architecture
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
+from keras_uio.models.unified_io.unified_io_sampler import uniform_draws
 from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 from keras_uio.training import Adafactor
@@ -481,7 +482,8 @@ class UnifiedIO(Seq2SeqLM):
                 stop); `False` reproduces the original's full-length text.
             allowed_ids: optional ids the text may use (e.g. only location
                 ids, or the tokens of a closed answer set).
-            seed: int for the random samplers.
+            seed: int for the random samplers (`None` is 0); one seed
+                gives the same tokens on every backend.
             **sampler_kwargs: `k`, `p`, `temperature`, `num_beams`.
 
         Returns:
@@ -536,11 +538,11 @@ class UnifiedIO(Seq2SeqLM):
             text_only,
         )
         function = self._compiled(key, sampler)
-        seed = keras.random.SeedGenerator(0 if seed is None else seed).state.value
+        uniforms = uniform_draws(seed, len(text_ids), max_text_length + image_length)
         if text_only:
             images = masks = None
         outputs = function(
-            *unified_io_decoding.split_batch(text_ids, images, masks), seed
+            *unified_io_decoding.split_batch(text_ids, images, masks, uniforms)
         )
         return {
             k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()

@@ -20,13 +20,15 @@ from keras_uio.vocab import Vocabulary
 
 
 def compile_generate(model, sampler, text_length, image_length, stop_at_eos):
-    """`function(text_ids, images, image_masks, seed)` for one setting.
+    """`function(text_ids, images, image_masks, uniforms)` for one setting.
 
-    `images` and `image_masks` may be `None` (text alone is encoded). The
-    function returns a dict of tensors (see `UnifiedIO.generate`).
+    `images` and `image_masks` may be `None` (text alone is encoded);
+    `uniforms [B, text_length + image_length]` are the sampler's draws
+    (`unified_io_sampler.uniform_draws`). The function returns a dict of
+    tensors (see `UnifiedIO.generate`).
     """
 
-    def run(text_ids, images, image_masks, seed):
+    def run(text_ids, images, image_masks, uniforms):
         if sampler.strategy == "beam":
             return beam_search(
                 model.backbone,
@@ -42,7 +44,7 @@ def compile_generate(model, sampler, text_length, image_length, stop_at_eos):
             text_ids,
             images,
             image_masks,
-            seed,
+            uniforms,
             sampler,
             text_length,
             image_length,
@@ -65,7 +67,7 @@ def decode(
     text_ids,
     images,
     image_masks,
-    seed,
+    uniforms,
     sampler,
     text_length,
     image_length,
@@ -86,14 +88,14 @@ def decode(
         ops.zeros((batch,), "bool"),  # an EOS has been written
         ops.zeros((batch, total), "int32"),  # written tokens
         ops.zeros((batch,), "float32"),  # summed log-probs
-        seed,
     )
-    state = _phase(b, state, text_length, False, static, sampler, stop_at_eos)
+    phase = (static, sampler, uniforms, stop_at_eos)
+    state = _phase(b, state, text_length, False, *phase)
     if image_length:
         # Images start at their own positions whatever text was skipped.
         start = ops.full((batch, 1), b.image_start_id, "int32")
         state = (ops.convert_to_tensor(text_length, "int32"), start) + tuple(state[2:])
-        state = _phase(b, state, total, True, static, sampler, stop_at_eos)
+        state = _phase(b, state, total, True, *phase)
     sequence, scores = state[6], state[7]
     outputs = {"text_tokens": sequence[:, :text_length], "scores": scores}
     if image_length:
@@ -239,7 +241,7 @@ def _step(backbone, t, tokens, caches, key_mask, static, image_phase):
     return b.modality_logits.logits(hidden, tables[int(image_phase)]), new_caches
 
 
-def _phase(backbone, state, stop, image_phase, static, sampler, stop_at_eos):
+def _phase(backbone, state, stop, image_phase, static, sampler, uniforms, stop_at_eos):
     """Decodes positions `state[0]` ... `stop - 1` of one modality."""
     offset = backbone.vocabulary_size if image_phase else 0
     eos_id = Vocabulary.eos_id
@@ -247,7 +249,7 @@ def _phase(backbone, state, stop, image_phase, static, sampler, stop_at_eos):
     def cond(t, *_):
         return t < stop
 
-    def body(t, tokens, caches, key_mask, fed_eos, ended, sequence, scores, seed):
+    def body(t, tokens, caches, key_mask, fed_eos, ended, sequence, scores):
         if image_phase:
             valid = ops.ones_like(fed_eos)
         else:
@@ -259,7 +261,8 @@ def _phase(backbone, state, stop, image_phase, static, sampler, stop_at_eos):
         logits, caches = _step(
             backbone, t, tokens, caches, key_mask, static, image_phase
         )
-        next_tokens, log_probs, seed = sampler.select(logits, not image_phase, seed)
+        uniform = ops.take(uniforms, t, axis=1)
+        next_tokens, log_probs = sampler.select(logits, not image_phase, uniform)
         next_tokens = next_tokens + offset
         t_next = t + 1
         if stop_at_eos and not image_phase:
@@ -278,7 +281,6 @@ def _phase(backbone, state, stop, image_phase, static, sampler, stop_at_eos):
             ended,
             sequence,
             scores + log_probs,
-            seed,
         )
 
     return ops.while_loop(cond, body, state, maximum_iterations=stop)

@@ -1,4 +1,3 @@
-import keras
 import numpy as np
 from keras import ops
 
@@ -7,30 +6,33 @@ from keras_uio.layers.attention_bias import MASKED
 STRATEGIES = ("greedy", "beam", "top_k", "top_p", "random")
 
 
-def categorical(logits, seed):
-    """One id per row of `logits [B, N]`, drawn with a seed *tensor* `[2]`.
+def uniform_draws(seed, batch, length):
+    """The uniforms `[batch, length]` a sampled decode reads, one per step.
 
-    The seed travels through the decoding loop as a tensor, which
-    `keras.random` accepts only on JAX (inside a trace). TensorFlow draws
-    with its stateless sampler, which takes a seed tensor in a graph too;
-    PyTorch runs the loop eagerly, so the seed's value is read and passed
-    as an int. The same seed gives the same ids on one backend; backends'
-    random streams differ from each other.
+    Drawn on the host with NumPy from `seed` (`None` is 0), so one seed
+    gives the same tokens on JAX, TensorFlow and PyTorch, and row `i`'s
+    draws do not depend on the batch size.
+    """
+    if seed is None:
+        seed = 0
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"`seed` must be an int >= 0 or None; received {seed!r}.")
+    rng = np.random.default_rng(int(seed))
+    return rng.random((batch, length), dtype="float32")
+
+
+def categorical(logits, uniform):
+    """One id per row of `logits [B, N]` by inverse transform sampling:
+    the first id whose cumulative probability exceeds `uniform [B]`
+    (in [0, 1)) times the row's total.
 
     Returns:
         int `[B]` tensor.
     """
-    backend = keras.config.backend()
-    if backend == "jax":
-        return keras.random.categorical(logits, 1, seed=seed)[:, 0]
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), "int32")
-        return tf.random.stateless_categorical(logits, 1, seed=seed)[:, 0]
-    first, second = (int(v) for v in ops.convert_to_numpy(seed))
-    seed = (first * 1000003 + second) & 0x7FFFFFFF
-    return keras.random.categorical(logits, 1, seed=seed)[:, 0]
+    cumulative = ops.cumsum(ops.softmax(logits, axis=-1), axis=-1)
+    target = uniform[:, None] * cumulative[:, -1:]
+    ids = ops.sum(ops.cast(cumulative <= target, "int32"), axis=-1)
+    return ops.minimum(ids, ops.shape(logits)[-1] - 1)
 
 
 class UnifiedIOSampler:
@@ -67,7 +69,7 @@ class UnifiedIOSampler:
     sampler = UnifiedIOSampler("greedy", vocabulary_size=4, total_size=6,
                                allowed_ids=[2])
     logits = np.array([[0.0, 1.0, 2.0, 5.0]], "float32")
-    tokens, log_probs, _ = sampler.select(logits, True, None)
+    tokens, log_probs = sampler.select(logits, True, None)
     int(tokens[0])  # 2: id 3 is not allowed
     ```
     """
@@ -136,11 +138,13 @@ class UnifiedIOSampler:
             logits = ops.where(logits < threshold, MASKED, logits)
         return logits
 
-    def select(self, logits, is_text, seed):
-        """`(tokens [B] int32, log_probs [B], next_seed)` for one modality.
+    def select(self, logits, is_text, uniform):
+        """`(tokens [B] int32, log_probs [B])` for one modality.
 
         `is_text` (a Python bool) says whether `logits` are the text ids;
-        returned tokens index `logits` (image codes without the offset).
+        `uniform [B]` is the step's draw from `uniform_draws` (unused when
+        greedy); returned tokens index `logits` (image codes without the
+        offset).
         """
         logits = ops.cast(logits, "float32")
         if self.allowed is not None and is_text:
@@ -150,8 +154,7 @@ class UnifiedIOSampler:
         if self.strategy == "greedy":
             tokens = ops.argmax(logits, axis=-1)
         else:
-            tokens = categorical(self._filter(logits), seed)
-            seed = seed + ops.convert_to_tensor([0, 1], dtype=seed.dtype)
+            tokens = categorical(self._filter(logits), uniform)
         tokens = ops.cast(tokens, "int32")
         picked = ops.take_along_axis(log_probs, tokens[:, None], axis=-1)[:, 0]
-        return tokens, picked, seed
+        return tokens, picked
