@@ -4,7 +4,8 @@ Loads `uio_tiny_easyvqa` three ways: float32; `dtype="bfloat16"` (weights,
 activations and caches in bfloat16); int8 weight-only
 (`model.quantize("int8", config=Int8QuantizationConfig(
 activation_quantizer=None), type_check=False)`). Each runs every demo task
-(`keras_uio.demo.evaluate_easy_vqa`, greedy) on the first `--num-images`
+(`keras_uio.demo.evaluate_easy_vqa`: text greedy, masks and drawings by
+top-p 0.9 sampling with seed 0, as the demo) on the first `--num-images`
 easy-vqa test images. Printed: each metric per model, its change from
 float32, and whether every change is at most `--bound` (0.02, the
 project's target for low-precision weights). The text-to-image rows are
@@ -62,7 +63,7 @@ def main(argv=None):
     reference = metrics["float32"]
     names = sorted(k for k, v in reference.items() if isinstance(v, float))
     print()
-    print(f"{args.preset}, first {args.num_images} easy-vqa test images, greedy:")
+    print(f"{args.preset}, first {args.num_images} easy-vqa test images:")
     print("| metric | " + " | ".join(metrics) + " | largest change |")
     print("|---|" + "---|" * (len(metrics) + 1))
     worst = 0.0

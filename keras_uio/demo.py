@@ -113,14 +113,16 @@ def _demo_decoders(model):
 
 
 def predict(model, examples, batch_size, on_chunk=None):
-    """Greedy `model.predict_tasks` over `examples` in chunks of `batch_size`
-    (answer options scored, as the original); `on_chunk(n)` is called after
-    each chunk of `n` examples."""
+    """`model.predict_tasks` over `examples` in chunks of `batch_size`, with
+    its defaults, which are the original runner's: text greedy, images
+    (masks, drawings) by top-p 0.9 sampling with seed 0, the same on every
+    backend; answer options scored. `on_chunk(n)` is called after each
+    chunk of `n` examples."""
     decoders = _demo_decoders(model)
     examples = [dict(ex, task=decoders.get(ex["task"], ex["task"])) for ex in examples]
     results = []
     for chunk in _chunks(examples, batch_size):
-        results.extend(model.predict_tasks(chunk, greedy=True))
+        results.extend(model.predict_tasks(chunk))
         if on_chunk is not None:
             on_chunk(len(chunk))
     return results
