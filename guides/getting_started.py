@@ -104,8 +104,22 @@ names are those of `keras_uio.tasks.TASKS`. `predict_tasks` builds each
 prompt, preprocesses the inputs, generates and parses. Tasks that write
 text (answers, captions, boxes) share one compiled `generate`, tasks that
 write images (segmentation, text-to-image) another, so a mixed list costs
-two generation calls whatever its length.
+two generation calls whatever its length. Decoding is the original
+runner's: text greedy, images by top-p 0.9 sampling with `seed=0` (the
+same samples on every backend; `greedy=True` decodes images greedily).
+
+A `"task"` may also be a task object with non-default options. The
+default segmentation reader is the original's: it keeps runs of at least
+10 pixels of one colour along the picture's rows, made for the
+original's 256x256 pictures. This model paints 32x32 ones, where a small
+shape's rows are shorter than that and its mask is dropped, so we read
+masks as 2-D regions of one colour instead (`mode="coarse_color"`, as
+`keras-uio demo` does).
 """
+
+segmentation_task = get_task(
+    "segmentation", tokenizer=model.preprocessor.tokenizer, mode="coarse_color"
+)
 
 
 def examples_for(record):
@@ -120,7 +134,7 @@ def examples_for(record):
         },
         {"task": "localization", "image": image, "object_name": shape},
         {"task": "object_detection", "image": image},
-        {"task": "segmentation", "image": image, "object_name": shape},
+        {"task": segmentation_task, "image": image, "object_name": shape},
         {"task": "text_to_image", "description": record["caption"]},
     ]
 
