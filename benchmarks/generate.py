@@ -183,10 +183,13 @@ def run_cases(cases, repeats):
 
 
 def generate_options():
-    """The XLA options `UnifiedIO.generate` compiles with on the CPU."""
+    """The XLA options `UnifiedIO.generate` compiles with: XLA:CPU's on the
+    CPU, none on an accelerator."""
+    import jax
+
     from keras_uio.models.backend_compile import CPU_COMPILER_OPTIONS
 
-    return CPU_COMPILER_OPTIONS
+    return CPU_COMPILER_OPTIONS if jax.default_backend() == "cpu" else None
 
 
 def stateless_jit(variables, fn, compiler_options=None):

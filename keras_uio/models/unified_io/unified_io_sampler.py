@@ -30,7 +30,8 @@ def categorical(logits, uniform):
         int `[B]` tensor.
     """
     cumulative = ops.cumsum(ops.softmax(logits, axis=-1), axis=-1)
-    target = uniform[:, None] * cumulative[:, -1:]
+    uniform = ops.convert_to_tensor(uniform, cumulative.dtype)
+    target = ops.expand_dims(uniform, -1) * cumulative[:, -1:]
     ids = ops.sum(ops.cast(cumulative <= target, "int32"), axis=-1)
     return ops.minimum(ids, ops.shape(logits)[-1] - 1)
 

@@ -3,6 +3,7 @@
 import keras_hub
 import numpy as np
 import pytest
+from keras import ops
 
 from keras_uio import UnifiedIOBackbone
 from keras_uio.models.unified_io.unified_io_parameter_count import (
@@ -16,7 +17,7 @@ TOL = 1e-4
 
 
 def _max_diff(ours, theirs, rows=None):
-    diff = np.abs(np.asarray(ours, "float64") - theirs)
+    diff = np.abs(ops.convert_to_numpy(ours).astype("float64") - theirs)
     return diff[rows].max() if rows is not None else diff.max()
 
 
@@ -28,7 +29,7 @@ def test_encoder_matches_original(converted_tiny, reference_io):
         io["in/image_encoder_inputs"],
         io["in/image_input_masks"],
     )
-    np.testing.assert_array_equal(np.asarray(mask), io["out/enc_mask"])
+    np.testing.assert_array_equal(ops.convert_to_numpy(mask), io["out/enc_mask"])
     valid = io["out/enc_mask"].astype(bool)
     assert _max_diff(encoded, io["out/enc_encoded"], valid) <= TOL
 
@@ -49,7 +50,7 @@ def test_full_training_forward_with_vqgan_codes(converted_tiny, reference_io):
     backbone, vqgan = converted_tiny
     io = reference_io
     images = io["in/image_decoder_targets"]
-    codes = np.array(vqgan.encode(images))  # a writable copy
+    codes = ops.convert_to_numpy(vqgan.encode(images)).copy()  # writable
     expected = io["out/full_image_targets"] - backbone.vocabulary_size
     ties = assert_vqgan_codes_match(vqgan, images, codes, expected)
     # At a proven tie either code is right; feed the reference's so that the
@@ -71,8 +72,8 @@ def test_outputs_are_float32_and_masked_by_modality(converted_tiny, reference_io
     backbone, _ = converted_tiny
     outputs = backbone(backbone_inputs(reference_io))
     text, image = (
-        np.asarray(outputs["text_logits"]),
-        np.asarray(outputs["image_logits"]),
+        ops.convert_to_numpy(outputs["text_logits"]),
+        ops.convert_to_numpy(outputs["image_logits"]),
     )
     assert text.dtype == np.float32 and image.dtype == np.float32
     v = backbone.vocabulary_size
@@ -90,7 +91,9 @@ def test_save_and_load_preset_gives_identical_outputs(
     inputs = backbone_inputs(reference_io)
     a, b = backbone(inputs), loaded(inputs)
     for key in a:
-        np.testing.assert_array_equal(np.asarray(a[key]), np.asarray(b[key]))
+        np.testing.assert_array_equal(
+            ops.convert_to_numpy(a[key]), ops.convert_to_numpy(b[key])
+        )
 
 
 def test_config_round_trip():
@@ -106,7 +109,7 @@ def test_bfloat16_forward_is_finite_and_close(converted_tiny, reference_io):
     inputs = backbone_inputs(reference_io)
     ref, out = backbone(inputs), half(inputs)
     for key in ("text_logits", "image_logits"):
-        a, b = np.asarray(ref[key]), np.asarray(out[key])
+        a, b = ops.convert_to_numpy(ref[key]), ops.convert_to_numpy(out[key])
         assert b.dtype == np.float32  # logits stay float32
         valid = a > -1e9
         assert np.isfinite(b[valid]).all()
@@ -208,10 +211,14 @@ def test_encoding_a_patch_subset_equals_masking_the_others(
     positions = np.concatenate(
         [np.tile(np.arange(text_length), (2, 1)), text_length + indices], axis=1
     )
-    expected = np.take_along_axis(np.asarray(full), positions[..., None], axis=1)
-    expected_mask = np.take_along_axis(np.asarray(full_mask), positions, axis=1)
+    expected = np.take_along_axis(
+        ops.convert_to_numpy(full), positions[..., None], axis=1
+    )
+    expected_mask = np.take_along_axis(
+        ops.convert_to_numpy(full_mask), positions, axis=1
+    )
     expected_mask[:, text_length:] *= kept
-    np.testing.assert_array_equal(np.asarray(mask), expected_mask)
+    np.testing.assert_array_equal(ops.convert_to_numpy(mask), expected_mask)
     valid = expected_mask.astype(bool)
     assert _max_diff(ours, expected, valid) <= TOL
     with pytest.raises(ValueError, match="same shape"):

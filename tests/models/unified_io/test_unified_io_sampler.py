@@ -16,6 +16,15 @@ def test_categorical_is_the_inverse_cdf():
     np.testing.assert_array_equal(ids, [0, 0, 1, 1, 2])
 
 
+def test_categorical_takes_uniforms_of_any_array_kind():
+    # On a GPU the logits are device tensors and the uniforms host arrays
+    # (NumPy times a CUDA tensor failed on PyTorch); a list must work too.
+    logits = ops.convert_to_tensor(np.log(np.array([[0.2, 0.3, 0.5]] * 3, "float32")))
+    for uniform in ([0.1, 0.4, 0.9], np.array([0.1, 0.4, 0.9], "float32")):
+        ids = ops.convert_to_numpy(categorical(logits, uniform))
+        np.testing.assert_array_equal(ids, [0, 1, 2])
+
+
 def test_categorical_never_draws_a_masked_id():
     logits = np.array([[MASKED, 0.0, MASKED, 0.0, MASKED]] * 100, "float32")
     uniform = (np.arange(100) / 100).astype("float32")
