@@ -68,7 +68,7 @@ def _info(args):
     built = time.perf_counter()
     rng = np.random.default_rng(0)
     image = rng.uniform(-1, 1, (1, 256, 256, 3)).astype("float32")
-    codes = np.asarray(vqgan.encode(image))
+    codes = keras.ops.convert_to_numpy(vqgan.encode(image))
     image_inputs = np.concatenate(
         [[[backbone.image_start_id]], codes[:, :-1] + backbone.vocabulary_size], 1
     )

@@ -326,8 +326,11 @@ def reconstruction_agreement(vqgan, images):
     Returns:
         A dict of floats: `color` and `shape`, fractions of the images.
     """
+    import keras
+
     images = np.asarray(images, "float32")
-    reconstructions = np.asarray(vqgan.decode(vqgan.encode(images)), "float32")
+    reconstructions = keras.ops.convert_to_numpy(vqgan.decode(vqgan.encode(images)))
+    reconstructions = reconstructions.astype("float32")
     color, shape = [], []
     for original, rebuilt in zip(_to_uint8(images), _to_uint8(reconstructions)):
         mask = shape_mask(original)

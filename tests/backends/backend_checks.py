@@ -43,6 +43,31 @@ def numpy(x, dtype=None):
     return x if dtype is None else x.astype(dtype)
 
 
+def refuse_implicit_numpy_in_keras_uio():
+    """On PyTorch, make keras_uio's own `np.asarray(tensor)` calls fail.
+
+    A CUDA tensor refuses implicit NumPy conversion; a CPU one allows it, so
+    on this GPU-less machine such a call would pass here and break on a GPU
+    (it did: image option scoring). Keras' own conversions are left alone.
+    """
+    import torch
+
+    package = os.path.dirname(keras_uio.__file__) + os.sep
+    implicit = torch.Tensor.__array__
+
+    def array(tensor, *args, **kwargs):
+        caller = sys._getframe(1).f_code.co_filename
+        if caller.startswith(package):
+            raise TypeError(
+                f"{caller}:{sys._getframe(1).f_lineno} converts a tensor with "
+                "NumPy, which fails for CUDA tensors; use "
+                "keras.ops.convert_to_numpy."
+            )
+        return implicit(tensor, *args, **kwargs)
+
+    torch.Tensor.__array__ = array
+
+
 def encoder_inputs(io):
     return {k: io["in/" + k] for k in ENCODER_INPUTS}
 
@@ -249,13 +274,29 @@ def check_samplers(state):
 def check_score(state):
     """Option losses, text and image (compared with JAX's by the test)."""
     io, model = state["io"], state["model"]
-    inputs = encoder_inputs(io)
+    # Inputs and options as backend tensors, as a user of the backend may
+    # pass them (CPU tensors here; the PyTorch run refuses NumPy reading
+    # them implicitly, as CUDA tensors do).
+    tensor = keras.ops.convert_to_tensor
+    inputs = {k: tensor(v) for k, v in encoder_inputs(io).items()}
     codes = np.stack([io["out/vae_codes"], io["out/vae_codes"][::-1]], 1)
-    text = model.score(inputs, TEXT_OPTIONS)
+    text = model.score(inputs, tensor(TEXT_OPTIONS))
     image = model.score(inputs, codes, option_masks=np.ones(codes.shape))
     state["arrays"]["score/text"] = text["loss"]
     state["arrays"]["score/image"] = image["loss"]
-    return {"text_best": text["best"].tolist(), "image_best": image["best"].tolist()}
+    # Image options given as pixels are scored as this backend's own codes.
+    images = io["in/image_decoder_targets"]
+    own = numpy(model.vqgan.encode(images))
+    own = np.stack([own, own[::-1]], 1)
+    from_codes = model.score(inputs, own, option_masks=np.ones(own.shape))
+    from_pixels = model.score(inputs, tensor(np.stack([images, images[::-1]], 1)))
+    return {
+        "text_best": text["best"].tolist(),
+        "image_best": image["best"].tolist(),
+        "pixel_options_error": float(
+            np.abs(from_pixels["loss"] - from_codes["loss"]).max()
+        ),
+    }
 
 
 # --- gradients ---------------------------------------------------------------
@@ -557,4 +598,6 @@ def main(reference, out_dir, names):
 
 
 if __name__ == "__main__":
+    if keras.config.backend() == "torch":
+        refuse_implicit_numpy_in_keras_uio()
     main(sys.argv[1], sys.argv[2], sys.argv[3:] or list(CHECKS))

@@ -6,6 +6,10 @@ those whose results the others are compared with (sampled ids, option scores,
 gradients, the bundled model's answers). The three subprocesses start
 together, so that they share the machine's cores.
 
+The PyTorch run makes keras_uio's own implicit NumPy conversions of
+tensors fail, as they do for CUDA tensors, so that GPU-only failures show
+on a CPU (`refuse_implicit_numpy_in_keras_uio`).
+
 What is checked on TensorFlow and PyTorch:
 - presets: a converted checkpoint, the bundled `uio_tiny_easyvqa` and the
   random `uio_tiny` load, with JAX's parameter counts;
@@ -15,7 +19,8 @@ What is checked on TensorFlow and PyTorch:
 - samplers: beam search, top-k with allowed ids, top-p with temperature
   and sampled text-then-image keep their contracts, and one seed samples
   JAX's ids;
-- score: text and image option losses equal JAX's;
+- score: text and image option losses equal JAX's; image options given
+  as pixels score as the backend's own codes;
 - gradients: the training loss's gradients equal JAX's, where JAX uses
   custom gradients (chunked cross-entropy, recomputed regions, the VQ-GAN
   convolutions' per-tap kernel gradient) and the others plain autodiff;
@@ -157,7 +162,9 @@ def test_samplers_keep_their_contracts(runs, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_scores_equal_jax(runs, backend):
-    _check(runs, backend, "score")
+    for run in (backend, "jax"):
+        # Pixels in, scored as the backend's own VQ-GAN codes.
+        assert _check(runs, run, "score")["pixel_options_error"] <= BOUND
     ours, theirs = _arrays(runs, backend, "score/"), _arrays(runs, "jax", "score/")
     assert sorted(ours) == ["score/image", "score/text"] == sorted(theirs)
     # 1e-4, plus the float32 rounding of sums over 256 image codes (~1500).

@@ -23,7 +23,7 @@ def check_encoder_inputs(backbone, inputs):
     """Checked `(text ids, images, masks)` as int32/float32/int32 NumPy.
 
     The encoder inputs of `generate` and `score`: a dict with
-    `ENCODERENCODER_INPUT_NAMES`, shapes that fit `backbone`, ids in its
+    `ENCODER_INPUT_NAMES`, shapes that fit `backbone`, ids in its
     vocabulary, 0/1 masks and finite, normalised pixels; a `ValueError`
     names the field otherwise.
     """
@@ -39,9 +39,9 @@ def check_encoder_inputs(backbone, inputs):
             f"`inputs` lacks {missing}; expected keys {list(ENCODER_INPUT_NAMES)}."
         )
     b = backbone
-    text = np.asarray(inputs["text_encoder_inputs"])
-    images = np.asarray(inputs["image_encoder_inputs"])
-    masks = np.asarray(inputs["image_input_masks"])
+    text = _host(inputs["text_encoder_inputs"])
+    images = _host(inputs["image_encoder_inputs"])
+    masks = _host(inputs["image_input_masks"])
     size, patches = b.image_size, (b.image_size // b.patch_size) ** 2
     if text.ndim != 2 or not np.issubdtype(text.dtype, np.integer):
         raise ValueError(
@@ -105,11 +105,16 @@ def check_backbone_inputs(backbone, inputs):
         raise ValueError("`image_encoder_inputs` contains nan or inf values.")
 
 
+def _host(value):
+    """An array, list or tensor of any backend and device as NumPy."""
+    return np.asarray(keras.ops.convert_to_numpy(value))
+
+
 def _concrete(value):
     """`value` as NumPy when it is a concrete array or tensor, else None."""
     if value is None or isinstance(value, keras.KerasTensor):
         return None
     try:
-        return np.asarray(keras.ops.convert_to_numpy(value))
+        return _host(value)
     except Exception:  # a traced tensor has no value
         return None

@@ -63,7 +63,7 @@ def _flat_options(model, options, option_masks, batch):
     """Checked options as `[B * N, L]` ids or codes, whether they are image
     codes, and N."""
     b = model.backbone
-    options = np.asarray(options)
+    options = np.asarray(ops.convert_to_numpy(options))
     if options.ndim not in (3, 5) or options.shape[0] != batch:
         raise ValueError(
             "`options` must be [batch, options, length] text ids, "
@@ -77,7 +77,7 @@ def _flat_options(model, options, option_masks, batch):
             raise ValueError(
                 "Image options need a VQ-GAN: build `UnifiedIO(backbone, vqgan)`."
             )
-        flat = np.asarray(model.vqgan.encode(flat))
+        flat = ops.convert_to_numpy(model.vqgan.encode(flat))
     elif not np.issubdtype(options.dtype, np.integer):
         raise ValueError(
             f"`options` ids must be integers; received dtype {options.dtype}."
@@ -97,7 +97,7 @@ def _image_option_targets(backbone, codes, option_masks):
     """Decoder inputs, targets (codes) and weights of image options."""
     weights = np.ones(codes.shape, "float32")
     if option_masks is not None:
-        option_masks = np.asarray(option_masks)
+        option_masks = np.asarray(ops.convert_to_numpy(option_masks))
         if option_masks.size != codes.size:
             raise ValueError(
                 "`option_masks` must have one 0/1 value per option code, "
