@@ -143,6 +143,7 @@ def test_lora_trains_only_the_adapters(batch_and_model, tiny_proto):
     assert changed and changed <= trainable
 
 
+@pytest.mark.slow  # a training option against plain training; .ci/run runs it
 def test_interrupted_and_resumed_run_equals_uninterrupted(
     batch_and_model, tiny_proto, tmp_path
 ):
@@ -221,6 +222,7 @@ def _small_model_and_batch(tiny_proto, dtype=None, seed=5):
     return UnifiedIO(UnifiedIOBackbone(**config, dtype=dtype)), (x, y, sw)
 
 
+@pytest.mark.slow  # a training option against plain training; .ci/run runs it
 def test_gradient_accumulation_equals_one_large_batch(tiny_proto):
     """2 accumulated steps of batch 2 == 1 step of batch 4 (SGD).
 
@@ -294,6 +296,7 @@ def test_fit_on_an_iterator_of_ready_batches(tiny_proto):
         model.fit(batches(), y, steps_per_epoch=1)
 
 
+@pytest.mark.slow  # a training option against plain training; .ci/run runs it
 def test_mixed_bfloat16_training(tiny_proto):
     import ml_dtypes
 
@@ -328,6 +331,7 @@ def test_mixed_bfloat16_training(tiny_proto):
     assert all(v.dtype == "float32" for v in model.variables)
 
 
+@pytest.mark.slow  # a training option against plain training; .ci/run runs it
 def test_training_on_a_patch_subset_equals_masking_the_rest(tiny_proto):
     """Batches with `image_input_indices` (the paper's patch subset, what
     `Mixture(num_image_patches=n)` yields) give the loss of the full batch
@@ -348,6 +352,7 @@ def test_training_on_a_patch_subset_equals_masking_the_rest(tiny_proto):
     assert np.isfinite(history.history["loss"]).all()
 
 
+@pytest.mark.slow  # a training option against plain training; .ci/run runs it
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's custom gradient")
 def test_recomputing_in_backward_leaves_the_gradients_unchanged(
     tiny_proto, monkeypatch

@@ -9,9 +9,22 @@ import pytest
 from keras_uio.tasks import TASKS
 
 GUIDES = sorted((pathlib.Path(__file__).parents[2] / "guides").glob("*.py"))
+# Run with `-m slow` (.ci/run does): each takes 25-30 s in fast mode.
+SLOW_GUIDES = {
+    "adding_a_new_task",
+    "distributed_training",
+    "training_an_image_tokenizer",
+}
 
 
-@pytest.mark.parametrize("guide", GUIDES, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "guide",
+    [
+        pytest.param(g, marks=pytest.mark.slow) if g.stem in SLOW_GUIDES else g
+        for g in GUIDES
+    ],
+    ids=lambda p: p.stem,
+)
 def test_guide_runs(guide, monkeypatch):
     monkeypatch.setenv("KERAS_UIO_GUIDE_FAST", "1")
     registered = dict(TASKS)

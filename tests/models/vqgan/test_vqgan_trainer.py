@@ -84,6 +84,7 @@ def trained(images):
     return trainer, history, before, after
 
 
+@pytest.mark.slow  # trains a VQ-GAN (~50 s); .ci/run runs it
 def test_training_reconstructs_real_images_much_better(trained, images):
     _, _, before, after = trained
     # With "l2" the reconstruction loss is the mean squared error.
@@ -94,6 +95,7 @@ def test_training_reconstructs_real_images_much_better(trained, images):
     assert after["reconstruction_loss"] < np.mean((images - flat) ** 2)
 
 
+@pytest.mark.slow  # trains a VQ-GAN (~50 s); .ci/run runs it
 def test_history_has_all_metrics(trained):
     _, history, _, after = trained
     names = (
@@ -114,6 +116,7 @@ def test_history_has_all_metrics(trained):
     assert losses["codebook_loss"][-1] < losses["codebook_loss"][0]
 
 
+@pytest.mark.slow  # trains a VQ-GAN (~50 s); .ci/run runs it
 def test_codebook_usage_is_reported(trained):
     _, history, _, after = trained
     usage = np.asarray(history.history["codebook_usage"])
