@@ -80,7 +80,7 @@ def _check_greedy_text(model, io):
     assert np.isfinite(out["scores"]).all()
 
 
-@pytest.mark.slow  # quantizing takes ~60 s; .ci/run runs it
+@pytest.mark.slow  # with the int8 slow tests below; .ci/run runs it
 def test_int8_weight_only_greedy_text_matches_float32(int8_model, reference_io):
     b = int8_model.backbone
     attention = b.decoder_layers[0].self_attention
@@ -119,7 +119,7 @@ def _assert_same_variables(model, loaded):
         )
 
 
-@pytest.mark.slow  # quantizing takes ~60 s; .ci/run runs it
+@pytest.mark.slow  # with the int8 slow tests below; .ci/run runs it
 def test_int8_weights_round_trip_through_a_preset(int8_model, tmp_path):
     int8_model.save_to_preset(str(tmp_path))
     loaded = UnifiedIO.from_preset(str(tmp_path))
@@ -135,7 +135,7 @@ def test_bfloat16_weights_round_trip_through_a_preset(bf16_model, tmp_path):
     _assert_same_variables(bf16_model, loaded)
 
 
-@pytest.mark.slow  # quantizing takes ~60 s; .ci/run runs it
+@pytest.mark.slow  # with the int8 slow tests below; .ci/run runs it
 def test_bare_int8_table_is_refused(int8_model):
     b = int8_model.backbone
     states = np.zeros((1, 2, b.hidden_dim), "float32")
