@@ -19,6 +19,7 @@ import itertools
 
 import keras
 import numpy as np
+import pytest
 
 from keras_uio import VQGAN
 from keras_uio import UnifiedIO
@@ -147,6 +148,9 @@ def _encode_codes(vqgan, images):
     return np.asarray(encode([v.value for v in vqgan.variables], images))
 
 
+# ~1 min. The default suite keeps fit on a Mixture (tests/backends, TensorFlow
+# and PyTorch) and fit on JAX (test_training.py); .ci/run runs this one.
+@pytest.mark.slow
 def test_tiny_model_overfits_a_three_task_mixture_and_generates_its_targets():
     import tensorflow as tf
 
