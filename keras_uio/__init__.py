@@ -17,6 +17,7 @@ from keras_uio import preprocessing  # noqa: E402
 from keras_uio import tasks  # noqa: E402
 from keras_uio.convert.convert_checkpoint import convert_checkpoint  # noqa: E402
 from keras_uio.convert.convert_checkpoint import load_checkpoint  # noqa: E402
+from keras_uio.models.unified_io.train_sentencepiece import train_sentencepiece  # noqa: E402
 from keras_uio.models.unified_io.unified_io import UnifiedIO  # noqa: E402
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone  # noqa: E402
 from keras_uio.models.unified_io.unified_io_image_converter import (  # noqa: E402

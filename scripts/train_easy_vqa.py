@@ -41,7 +41,6 @@ see the README.)
 """
 
 import argparse
-import io
 import json
 import math
 import os
@@ -55,7 +54,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
-import sentencepiece as spm
 
 import keras_uio
 from keras_uio.data import Mixture
@@ -82,20 +80,7 @@ TASK_RATES = {
 def train_tokenizer(records, vocab_size):
     """A SentencePiece model with T5's special ids on the tasks' text."""
     corpus = easy_vqa.text_corpus(records)
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(corpus * 4),
-        model_writer=model,
-        vocab_size=vocab_size,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        hard_vocab_limit=False,
-        character_coverage=1.0,
-        minloglevel=2,
-    )
-    return model.getvalue()
+    return keras_uio.train_sentencepiece(corpus * 4, vocab_size, character_coverage=1.0)
 
 
 def target_converter():

@@ -99,23 +99,9 @@ SENTENCES = [
 @pytest.fixture(scope="session")
 def tiny_proto():
     """A small SentencePiece model with T5's special ids, trained on the fly."""
-    import io
+    from keras_uio import train_sentencepiece
 
-    import sentencepiece as spm
-
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(SENTENCES * 30),
-        model_writer=model,
-        vocab_size=90,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    return model.getvalue()
+    return train_sentencepiece(SENTENCES * 30, vocabulary_size=90)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ SentencePiece model so that prompts are short. The frozen VQ-GAN's target
 codes are computed once before `fit` rather than inside every step.
 """
 
-import io
 import itertools
 
 import keras
@@ -27,6 +26,7 @@ from keras_uio import UnifiedIOBackbone
 from keras_uio import UnifiedIOImageConverter
 from keras_uio import UnifiedIOPreprocessor
 from keras_uio import UnifiedIOTokenizer
+from keras_uio import train_sentencepiece
 from keras_uio.data import Mixture
 from keras_uio.preprocessing.dense import depth_to_image
 
@@ -45,23 +45,9 @@ MAX_DEPTH = 10.0  # `DepthTask`'s default
 
 
 def _word_tokenizer(codes):
-    import sentencepiece as spm
-
     sentences = PROMPTS + [f"a {c} {s}" for c in COLORS for s in SHAPES]
-    proto = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences * 20),
-        model_writer=proto,
-        model_type="word",
-        vocab_size=64,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    return UnifiedIOTokenizer(proto=proto.getvalue(), image_vocab_size=codes)
+    proto = train_sentencepiece(sentences * 20, 64, model_type="word")
+    return UnifiedIOTokenizer(proto=proto, image_vocab_size=codes)
 
 
 def _draw(shape, color, box, size=(48, 64), background=(255, 255, 255)):

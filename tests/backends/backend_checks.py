@@ -367,26 +367,8 @@ def check_gradients(state):
 
 # --- training ----------------------------------------------------------------
 def _word_tokenizer(sentences, image_codes):
-    import io as bytes_io
-
-    import sentencepiece as spm
-
-    proto = bytes_io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(sentences * 20),
-        model_writer=proto,
-        model_type="word",
-        vocab_size=24,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    return keras_uio.UnifiedIOTokenizer(
-        proto=proto.getvalue(), image_vocab_size=image_codes
-    )
+    proto = keras_uio.train_sentencepiece(sentences * 20, 24, model_type="word")
+    return keras_uio.UnifiedIOTokenizer(proto=proto, image_vocab_size=image_codes)
 
 
 def _fit_data():

@@ -1,13 +1,11 @@
 """Text <-> ids through a real `UnifiedIOTokenizer` (tiny SentencePiece
 model trained on the fly; the layout scales with its size)."""
 
-import io
-
 import numpy as np
 import pytest
-import sentencepiece as spm
 from helpers_tasks import image
 
+from keras_uio.models.unified_io.train_sentencepiece import train_sentencepiece
 from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 from keras_uio.tasks import get_task
 
@@ -16,19 +14,7 @@ SENTENCES = ["a black dog on a bed", "a person 1 2 3", "the cat sat"]
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(SENTENCES * 30),
-        model_writer=model,
-        vocab_size=40,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    return UnifiedIOTokenizer(proto=model.getvalue())
+    return UnifiedIOTokenizer(proto=train_sentencepiece(SENTENCES * 30, 40))
 
 
 def test_detection_ids_round_trip(tokenizer):

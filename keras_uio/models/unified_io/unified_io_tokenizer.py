@@ -100,13 +100,11 @@ class UnifiedIOTokenizer(SentencePieceTokenizer):
 
     Example:
     ```python
-    import io, sentencepiece as spm
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(["which region does the text describe ?"] * 50),
-        model_writer=model, vocab_size=30, pad_id=0, eos_id=1, unk_id=2,
-        bos_id=-1, hard_vocab_limit=False)
-    tokenizer = UnifiedIOTokenizer(proto=model.getvalue())
+    from keras_uio import train_sentencepiece
+    proto = train_sentencepiece(
+        ["which region does the text describe ?"] * 50, vocabulary_size=30
+    )
+    tokenizer = UnifiedIOTokenizer(proto=proto)
     ids = tokenizer('Which region " <extra_id_350> <extra_id_453> " ?')
     tokenizer.detokenize(ids)
     ```

@@ -3,14 +3,12 @@
 Uses a small SentencePiece model trained on the fly (T5 special ids).
 """
 
-import io
-
 import keras
 import numpy as np
 import pytest
-import sentencepiece as spm
 import tensorflow as tf
 
+from keras_uio.models.unified_io.train_sentencepiece import train_sentencepiece
 from keras_uio.models.unified_io.unified_io_preprocessor import UnifiedIOPreprocessor
 from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 
@@ -23,19 +21,8 @@ TEXT = [
 
 @pytest.fixture(scope="module")
 def preprocessor():
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TEXT * 30),
-        model_writer=model,
-        vocab_size=60,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    tokenizer = UnifiedIOTokenizer(proto=model.getvalue(), image_vocab_size=256)
+    proto = train_sentencepiece(TEXT * 30, vocabulary_size=60)
+    tokenizer = UnifiedIOTokenizer(proto=proto, image_vocab_size=256)
     return UnifiedIOPreprocessor(
         tokenizer, encoder_sequence_length=64, decoder_sequence_length=16
     )

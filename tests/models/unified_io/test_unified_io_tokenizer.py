@@ -13,6 +13,7 @@ import pytest
 import sentencepiece as spm
 import tensorflow as tf
 
+from keras_uio.models.unified_io.train_sentencepiece import train_sentencepiece
 from keras_uio.models.unified_io.unified_io_tokenizer import UnifiedIOTokenizer
 
 PROMPTS = [
@@ -28,19 +29,7 @@ PROMPTS = [
 
 @pytest.fixture(scope="module")
 def proto():
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(PROMPTS * 30),
-        model_writer=model,
-        vocab_size=80,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        hard_vocab_limit=False,
-        minloglevel=2,
-    )
-    return model.getvalue()
+    return train_sentencepiece(PROMPTS * 30, vocabulary_size=80)
 
 
 @pytest.fixture(scope="module")
