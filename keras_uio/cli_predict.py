@@ -63,8 +63,10 @@ def _task_inputs(task, args):
 
     `--text` values fill the task's text inputs in order, `--region` values
     its regions; `--image` is read with `keras_uio.preprocessing.images.
-    read_image` (every PIL mode converted to RGB). An option the task has
-    no input for, or a required input without its option, raises.
+    read_image` (every PIL mode converted to RGB), and so are the
+    `--options` of a task that answers with an image (candidate image
+    files). An option the task has no input for, or a required input
+    without its option, raises.
     """
     from keras_uio.preprocessing.images import read_image
 
@@ -92,7 +94,10 @@ def _task_inputs(task, args):
             if texts:
                 inputs[name] = texts.pop(0)
     if args.options is not None:
-        inputs["answer_options"] = args.options
+        if task.output_mode == "image":  # candidate pictures: image files
+            inputs["answer_options"] = [read_image(path) for path in args.options]
+        else:
+            inputs["answer_options"] = args.options
     _check_all_used(task, args, texts, regions)
     _check_required(task, inputs)
     return inputs
@@ -109,7 +114,8 @@ def _print_result(task, result, options=None):
                 f"`predict_tasks` returned {len(losses)} option losses for "
                 f"{len(options)} answer options."
             )
-        print(f"chosen option: {result.get('text', '')!r} (lowest loss wins)")
+        chosen = options[result["option_index"]]
+        print(f"chosen option: {chosen!r} (lowest loss wins)")
         print("  loss (lower is better), option:")
         for option, loss in zip(options, losses):
             print(f"  {float(loss):12.4f}  {option}")
@@ -249,7 +255,8 @@ def add_predict(commands):
         type=options,
         default=None,
         help="answer options a,b,c: the model scores each and answers the "
-        "one with the lowest loss",
+        "one with the lowest loss (image files for a task that answers "
+        "with an image, e.g. text_to_image)",
     )
     predict.add_argument("--context", default=None, help="context for text_qa")
     predict.add_argument(

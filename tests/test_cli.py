@@ -11,6 +11,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+from PIL import ImageDraw
 
 from keras_uio import cli
 from keras_uio.errors import UserInputError
@@ -227,7 +228,7 @@ def test_unknown_task(no_model, capsys):
             [
                 "predict",
                 "--task",
-                "vqa",
+                "localization",
                 "--image",
                 "{png}",
                 "--text",
@@ -300,6 +301,7 @@ def test_predict_options_truncate_and_image(fake_model, capsys, red_png, tmp_pat
     fake_model.result = {
         "task": "image_classification",
         "text": "red",
+        "option_index": 1,
         "option_losses": [3.5, 0.25, 9.0],
         "errors": [],
     }
@@ -445,6 +447,35 @@ def test_predict_options_and_truncate_with_the_bundled_model(capsys, tmp_path):
     assert f"chosen option: {chosen!r}" in out
     for option, loss in zip(["circle", "rectangle", "triangle"], losses):
         assert f"{loss:12.4f}  {option}" in out
+
+
+def test_predict_image_options_with_the_bundled_model(capsys, tmp_path):
+    """A task that answers with an image takes candidate image files."""
+    files = []
+    for name, colour, box in (
+        ("square", (0, 0, 255), (8, 8, 56, 56)),
+        ("circle", None, None),
+    ):
+        picture = Image.new("RGB", (64, 64), "white")
+        if colour:
+            picture.paste(colour, box)
+        else:
+            ImageDraw.Draw(picture).ellipse((12, 12, 52, 52), fill=(255, 0, 0))
+        files.append(str(tmp_path / f"{name}.png"))
+        picture.save(files[-1])
+    argv = ["predict", "--task", "text_to_image", "--text", "a red circle"]
+    code, out, err = run(
+        argv + ["--options", ",".join(files), "--out", str(tmp_path / "out")], capsys
+    )
+    assert code == 0, err
+    saved = json.loads((tmp_path / "out" / "text_to_image.json").read_text())
+    losses = saved["option_losses"]
+    assert len(losses) == 2 and saved["option_index"] == int(np.argmin(losses)) == 1
+    assert f"chosen option: {files[1]!r}" in out
+    written = np.asarray(Image.open(tmp_path / "out" / "text_to_image.png"))
+    np.testing.assert_array_equal(written, np.asarray(Image.open(files[1])))
+    missing = str(tmp_path / "missing.png")
+    assert_user_error(argv + ["--options", f"{files[0]},{missing}"], capsys, missing)
 
 
 def test_convert_overwrite_with_the_reference_checkpoint(capsys, tmp_path):

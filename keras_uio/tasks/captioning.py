@@ -9,7 +9,8 @@ from keras_uio.tasks.text_task import TextTask
 class CaptioningTask(TextTask):
     """Describe an image.
 
-    Inputs: `image`. Training target: `caption`. Result: `"caption"`.
+    Inputs: `image`, optional `answer_options` (scored by `predict_tasks`).
+    Training target: `caption`. Result: `"caption"`.
 
     Example:
     >>> import numpy as np
@@ -23,6 +24,7 @@ class CaptioningTask(TextTask):
 
     name = "captioning"
     required = ("image",)
+    optional = ("answer_options",)
     targets = ("caption",)
     prompt_template = "What does the image describe ?"
     answer_key = "caption"

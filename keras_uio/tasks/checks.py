@@ -113,3 +113,32 @@ def check_options(options, name="answer_options"):
     if len(set(out)) != len(out):
         raise ValueError(f"`{name}` must be distinct. Received: {out}")
     return out
+
+
+def check_image_options(options, name="answer_options"):
+    """A non-empty list of distinct images (each as `check_image` accepts)."""
+    if options is None:
+        return None
+    if isinstance(options, (str, bytes)) or not hasattr(options, "__len__"):
+        raise ValueError(
+            f"`{name}` must be a list of images (arrays). Received: {options!r}"
+        )
+    if not len(options):
+        raise ValueError(f"`{name}` must not be empty.")
+    out = []
+    for i, option in enumerate(options):
+        if isinstance(option, (str, bytes)):
+            raise ValueError(
+                f"`{name}[{i}]` must be an image array; this task answers "
+                f"with an image. Received: {option!r}"
+            )
+        check_image(option, f"{name}[{i}]")
+        option = np.asarray(option)
+        for j, earlier in enumerate(out):
+            if earlier.shape == option.shape and np.array_equal(earlier, option):
+                raise ValueError(
+                    f"`{name}` must be distinct: {name}[{j}] and {name}[{i}] "
+                    "are the same image."
+                )
+        out.append(option)
+    return out

@@ -15,7 +15,8 @@ class InpaintingTask(Task):
     (`mask_region`; the pixels themselves are kept, as the original); the
     prompt holds the region tokens followed by the word.
 
-    Inputs: `image`, `region`, `replace_with`. Training target: the
+    Inputs: `image`, `region`, `replace_with`, optional `answer_options`
+    (candidate images, scored by `predict_tasks`). Training target: the
     complete image, `target_image` (optional; default: `image` itself).
     Result: `"image"` float32 at input size, `"raw_image"`.
 
@@ -34,6 +35,7 @@ class InpaintingTask(Task):
     name = "inpainting"
     output_mode = "image"
     required = ("image", "region", "replace_with")
+    optional = ("answer_options",)
     optional_targets = ("target_image",)
     prompt_template = 'Filling the blank region " {} {} " ?'
     max_text_length = 1

@@ -21,6 +21,7 @@ Keypoint examples without a `region` run in two stages: find the people
 
 import numpy as np
 
+from keras_uio.preprocessing.images import preprocess_target_image
 from keras_uio.tasks.registry import get_task
 from keras_uio.tasks.task import Task
 
@@ -45,7 +46,10 @@ def predict_tasks(
             `keras_uio.tasks.TASKS`, or a `Task` instance for non-default
             task options) and that task's inputs, e.g. `{"task": "vqa",
             "image": img, "question": "What color?"}`. `"answer_options"`
-            (a list of strings) makes a text task choose among them.
+            makes a task choose among them by their losses: strings for
+            text tasks (classification, VQA, captions, text QA, ...),
+            images for image tasks (text-to-image, inpainting,
+            segmentation-to-image).
         num_decodes: beam width for text tasks (1 = greedy).
         greedy: decode image tasks greedily too (the runner samples them).
         seed: seed of the image sampler.
@@ -60,8 +64,9 @@ def predict_tasks(
         boxes `[x1, y1, x2, y2]`, keypoints, depth maps, unit normals,
         binary masks, images, strings, with the raw tokens and an `errors`
         list. With answer options: `"text"` (and the task's answer field)
-        is the chosen option, `"option_index"` and `"option_losses"` (one
-        per option, lower is better).
+        or `"image"` (the candidate as given) is the chosen option,
+        `"option_index"` and `"option_losses"` (one per option, lower is
+        better).
 
     Example:
     >>> import numpy as np, keras_uio
@@ -185,10 +190,10 @@ class _Runner:
                 f"examples[{index}] (task {task.name!r}): {e}{hint}"
             ) from None
         options = meta.get("answer_options")
-        if options is not None and task.output_mode != "text":
+        if options is not None and task.output_mode == "text_and_image":
             raise ValueError(
-                f"examples[{index}]: `answer_options` are text; task "
-                f"{task.name!r} writes an image."
+                f"examples[{index}]: task {task.name!r} writes text and an "
+                "image together; it cannot score `answer_options`."
             )
         inputs = {k: np.asarray(encoded[k]) for k in _INPUT_NAMES}
         return _Item(index, example, task, meta, inputs, options)
@@ -250,20 +255,45 @@ class _Runner:
 
     # ----------------------------------------------------------- options
     def choose_option(self, item):
+        if item.makes_image:
+            return self.choose_image_option(item)
         options = item.options
         ids = [self.tokenizer(o) for o in options]  # with EOS, as the original
         width = max(len(i) for i in ids)
         padded = np.zeros((1, len(ids), width), "int32")
         for n, row in enumerate(ids):
             padded[0, n, : len(row)] = row
-        scores = self.model.score(
-            {k: v[None] for k, v in item.inputs.items()},
-            padded,
-            average_loss=self.average_loss,
-        )
-        losses = scores["loss"][0]
+        losses = self.option_losses(item, padded)
         best = int(np.argmin(losses))
         result = item.task.decode(np.asarray(ids[best]), None, item.meta)
         result["option_index"] = best
         result["option_losses"] = [float(v) for v in losses]
         return result
+
+    def choose_image_option(self, item):
+        """Candidate images as the original scores them: each resized and
+        padded to the VQ-GAN's size (`preprocess_target_image`), its codes
+        scored where the image is (the padding's patches are masked)."""
+        size = self.model.vqgan.image_size
+        patch = size // self.model.vqgan.grid_size
+        targets = [preprocess_target_image(o, size, patch) for o in item.options]
+        images = np.stack([image for image, _ in targets])[None]
+        masks = np.stack([mask for _, mask in targets])[None]
+        losses = self.option_losses(item, images, masks)
+        best = int(np.argmin(losses))
+        return {
+            "task": item.task.name,
+            "image": item.options[best],
+            "option_index": best,
+            "option_losses": [float(v) for v in losses],
+            "errors": [],
+        }
+
+    def option_losses(self, item, options, masks=None):
+        scores = self.model.score(
+            {k: v[None] for k, v in item.inputs.items()},
+            options,
+            option_masks=masks,
+            average_loss=self.average_loss,
+        )
+        return scores["loss"][0]

@@ -11,7 +11,8 @@ class RegionCaptioningTask(TextTask):
 
     The box enters the prompt as 4 location tokens (y1, x1, y2, x2).
 
-    Inputs: `image`, `region`. Training target: `caption`.
+    Inputs: `image`, `region`, optional `answer_options` (scored by
+    `predict_tasks`). Training target: `caption`.
     Result: `"caption"`.
 
     Example:
@@ -24,6 +25,7 @@ class RegionCaptioningTask(TextTask):
 
     name = "region_captioning"
     required = ("image", "region")
+    optional = ("answer_options",)
     targets = ("caption",)
     prompt_template = 'What does the region " {} " describe ?'
     answer_key = "caption"

@@ -23,7 +23,8 @@ class SegmentationToImageTask(Task):
     (`"label : colour , ..."`, lower-cased).
 
     Inputs: `masks` (`[n, H, W]` booleans or a list of `[H, W]`, `n >= 1`),
-    `labels` (`n` class names). Training target: `target_image` (the photo,
+    `labels` (`n` class names), optional `answer_options` (candidate
+    images, scored by `predict_tasks`). Training target: `target_image` (the photo,
     same size). Result: `"image"` float32 `[H, W, 3]`, `"raw_image"`.
 
     Args:
@@ -47,6 +48,7 @@ class SegmentationToImageTask(Task):
     name = "segmentation_to_image"
     output_mode = "image"
     required = ("masks", "labels")
+    optional = ("answer_options",)
     targets = ("target_image",)
     prompt_template = 'What is the complete image? Segmentation color: " {} "'
     max_text_length = 1

@@ -16,7 +16,8 @@ from keras_uio.tasks.text_task import TextTask
 class SummarizationTask(TextTask):
     """Summarise a text.
 
-    Inputs: `text`. Training target: `summary`. Result: `"summary"`.
+    Inputs: `text`, optional `answer_options` (scored by `predict_tasks`).
+    Training target: `summary`. Result: `"summary"`.
 
     Example:
     >>> task = SummarizationTask()
@@ -26,6 +27,7 @@ class SummarizationTask(TextTask):
 
     name = "summarization"
     required = ("text",)
+    optional = ("answer_options",)
     targets = ("summary",)
     prompt_template = "summarize: {}"
     answer_key = "summary"

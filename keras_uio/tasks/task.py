@@ -29,6 +29,7 @@ import numpy as np
 from keras_uio.tasks.checks import check_box
 from keras_uio.tasks.checks import check_box_in_image
 from keras_uio.tasks.checks import check_image
+from keras_uio.tasks.checks import check_image_options
 from keras_uio.tasks.checks import check_options
 from keras_uio.tasks.outputs import check_output_image
 from keras_uio.tasks.outputs import text_to_parse_ids
@@ -155,7 +156,10 @@ class Task:
                     )
                 inputs[key] = meta[key] = box
         if "answer_options" in inputs:
-            inputs["answer_options"] = check_options(inputs["answer_options"])
+            check = (
+                check_image_options if self.output_mode == "image" else check_options
+            )
+            inputs["answer_options"] = check(inputs["answer_options"])
             meta["answer_options"] = inputs["answer_options"]
         self._check_inputs(inputs, meta)
         return inputs, meta

@@ -18,7 +18,8 @@ from keras_uio.tasks.text_task import TextTask
 class TextQATask(TextTask):
     """Answer a question about a passage.
 
-    Inputs: `question`, `context`. Training target: `answer`.
+    Inputs: `question`, `context`, optional `answer_options` (scored by
+    `predict_tasks`). Training target: `answer`.
     Result: `"answer"`.
 
     Example:
@@ -29,6 +30,7 @@ class TextQATask(TextTask):
 
     name = "text_qa"
     required = ("question", "context")
+    optional = ("answer_options",)
     targets = ("answer",)
     prompt_template = "question: {} context: {}"
     answer_key = "answer"

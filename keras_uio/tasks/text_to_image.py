@@ -13,7 +13,8 @@ class TextToImageTask(Task):
 
     Inputs: `description`, optional `image_size` (`(height, width)`: crop
     and resize the square output to that aspect and size, as if an image of
-    that size had been the target). Training target: `target_image`.
+    that size had been the target), optional `answer_options` (candidate
+    images, scored by `predict_tasks`). Training target: `target_image`.
     Result: `"image"` float32 `[H, W, 3]` in [0, 1] (`image_size`, or the
     generated size), `"raw_image"`.
 
@@ -30,7 +31,7 @@ class TextToImageTask(Task):
     name = "text_to_image"
     output_mode = "image"
     required = ("description",)
-    optional = ("image_size",)
+    optional = ("image_size", "answer_options")
     targets = ("target_image",)
     prompt_template = 'What is the complete image? Text: " {} " .'
     max_text_length = 1

@@ -12,8 +12,8 @@ class VQATask(TextTask):
     The prompt is the question itself, lower-cased (the original trained on
     lower-cased questions).
 
-    Inputs: `image`, `question`. Training target: `answer`.
-    Result: `"answer"`.
+    Inputs: `image`, `question`, optional `answer_options` (scored by
+    `predict_tasks`). Training target: `answer`. Result: `"answer"`.
 
     Example:
     >>> import numpy as np
@@ -25,6 +25,7 @@ class VQATask(TextTask):
 
     name = "vqa"
     required = ("image", "question")
+    optional = ("answer_options",)
     targets = ("answer",)
     prompt_template = "{}"
     answer_key = "answer"

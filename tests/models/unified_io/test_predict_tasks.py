@@ -179,3 +179,113 @@ def test_grounded_vqa_writes_a_full_text_answer_with_its_image(tiny_model, monke
     )
     lengths = sorted((c["image"], c["max_text_length"]) for c in calls)
     assert lengths == [(True, 1), (True, 32)]
+
+
+def _score_directly(model, example, options, masks=None):
+    """`model.score` on the example's own prompt, without `predict_tasks`."""
+    from keras_uio.tasks import get_task
+
+    task = get_task(example["task"], tokenizer=model.preprocessor.tokenizer)
+    fields = {k: v for k, v in example.items() if k != "task"}
+    inputs, _ = task.encode_inputs(**fields)
+    encoded = model.preprocessor.generate_preprocess(inputs)
+    names = ("text_encoder_inputs", "image_encoder_inputs", "image_input_masks")
+    inputs = {k: np.asarray(encoded[k])[None] for k in names}
+    return model.score(inputs, options, option_masks=masks)["loss"][0]
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        {"task": "vqa", "image": IMAGE, "question": "What color is it ?"},
+        {"task": "captioning", "image": PORTRAIT},
+        {"task": "region_captioning", "image": IMAGE, "region": [5, 5, 40, 50]},
+        {"task": "text_qa", "question": "Who sat ?", "context": "the cat sat"},
+        {"task": "summarization", "text": "the cat sat on the mat"},
+    ],
+    ids=lambda e: e["task"],
+)
+def test_every_text_task_scores_answer_options(tiny_model, example):
+    options = ["a red circle", "blue", "the cat"]
+    (result,) = tiny_model.predict_tasks([{**example, "answer_options": options}])
+    ids = [tiny_model.preprocessor.tokenizer(o) for o in options]
+    padded = np.zeros((1, 3, max(len(i) for i in ids)), "int32")
+    for n, row in enumerate(ids):
+        padded[0, n, : len(row)] = row
+    expected = _score_directly(tiny_model, example, padded)
+    np.testing.assert_allclose(result["option_losses"], expected, rtol=1e-5)
+    assert result["option_index"] == int(np.argmin(expected))
+    assert result["text"] == options[result["option_index"]]
+
+
+def test_image_options_are_scored_where_each_candidate_is(tiny_model):
+    """Candidates of any size are resized and padded to the VQ-GAN's size,
+    and only the patches inside each candidate count, as the original's
+    `preprocess_target_image` and `output_options_masks` do."""
+    from keras_uio.preprocessing.images import preprocess_target_image
+
+    candidates = [IMAGE, PORTRAIT, RNG.random((40, 40, 3)).astype("float32")]
+    example = {"task": "text_to_image", "description": "a red circle"}
+    (result,) = tiny_model.predict_tasks([{**example, "answer_options": candidates}])
+    vqgan = tiny_model.vqgan
+    targets = [
+        preprocess_target_image(
+            c, vqgan.image_size, vqgan.image_size // vqgan.grid_size
+        )
+        for c in candidates
+    ]
+    images = np.stack([t[0] for t in targets])[None]
+    masks = np.stack([t[1] for t in targets])[None]
+    assert masks[0, 0].sum() < masks.shape[-1] and masks[0, 2].all()
+    expected = _score_directly(tiny_model, example, images, masks)
+    np.testing.assert_allclose(result["option_losses"], expected, rtol=1e-5)
+    unmasked = _score_directly(tiny_model, example, images)
+    assert abs(unmasked[0] - expected[0]) > 1e-3  # the padding is left out
+    assert result["option_index"] == int(np.argmin(expected))
+    assert result["image"] is candidates[result["option_index"]]
+
+
+@pytest.mark.parametrize(
+    "example, message",
+    [
+        (
+            {"task": "text_to_image", "description": "x", "answer_options": ["a"]},
+            r"answer_options\[0\]` must be an image array",
+        ),
+        (
+            {"task": "text_to_image", "description": "x", "answer_options": []},
+            "must not be empty",
+        ),
+        (
+            {
+                "task": "text_to_image",
+                "description": "x",
+                "answer_options": [IMAGE, PORTRAIT, IMAGE.copy()],
+            },
+            r"answer_options\[0\] and answer_options\[2\] are the same image",
+        ),
+        (
+            {
+                "task": "inpainting",
+                "image": IMAGE,
+                "region": [1, 1, 20, 20],
+                "replace_with": "dog",
+                "answer_options": [IMAGE[..., 0] > 9],
+            },
+            r"answer_options\[0\]",
+        ),
+        (
+            {
+                "task": "grounded_vqa",
+                "image": IMAGE,
+                "question": "x",
+                "answer_options": ["a"],
+            },
+            "unknown inputs",
+        ),
+    ],
+    ids=["text_for_image", "empty", "duplicate", "bool_image", "grounded_vqa"],
+)
+def test_bad_answer_options_name_the_option(tiny_model, example, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_model.predict_tasks([example])
