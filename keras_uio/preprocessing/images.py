@@ -120,6 +120,12 @@ def _as_array(image, name):
     """A tensor, PIL image or array-like as a NumPy array."""
     if is_pil_image(image):
         return pil_to_array(image, name)
+    if isinstance(image, (str, bytes, os.PathLike)):
+        raise ValueError(
+            f"`{name}` must be an image ({_ACCEPTED}), not a file name. "
+            f"Received: {image!r}; read the file first with "
+            "`keras_uio.preprocessing.read_image(path)`."
+        )
     if hasattr(image, "numpy"):
         image = image.numpy()
     try:

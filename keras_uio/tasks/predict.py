@@ -182,7 +182,7 @@ class _Runner:
             )
         except ValueError as e:
             hint = (
-                " (pass `truncate=True`, or `--truncate` on the command line)"
+                " (on the command line: `--truncate`)"
                 if "sequence length" in str(e)
                 else ""
             )

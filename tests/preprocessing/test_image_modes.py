@@ -153,6 +153,7 @@ def test_uint16_arrays_are_accepted():
         (np.zeros((4, 4, 2), np.uint8), r"`photo` must be an image of shape"),
         (np.zeros((0, 4, 3), np.uint8), "`photo` must have a positive"),
         ([[0, 1], [2]], "`photo` must be an image"),
+        ("cat.jpg", "`photo` must be an image .*not a file name.*read_image"),
     ],
 )
 def test_bad_arrays_raise_naming_the_field(image, message):
