@@ -455,12 +455,28 @@ def check_fit(state):
 
 # --- the bundled model -------------------------------------------------------
 def easy_vqa_examples(records):
-    """VQA, captioning, classification and localization per record."""
+    """VQA, captioning, classification and localization per record, and
+    per record scored options: its colour among easy-vqa's, and its image
+    among the records' images for its caption."""
     from keras_uio.data import easy_vqa
 
     examples = []
+    images = [record["image"] for record in records]
     for record in records:
         image = record["image"]
+        examples += [
+            {
+                "task": "vqa",
+                "image": image,
+                "question": "what color is the shape?",
+                "answer_options": list(easy_vqa.COLORS),
+            },
+            {
+                "task": "text_to_image",
+                "description": record["caption"],
+                "answer_options": images,
+            },
+        ]
         examples += [
             {"task": "vqa", "image": image, "question": q}
             for q, _ in record["questions"][:2]
@@ -488,7 +504,15 @@ def check_bundled(state):
     results = state["bundled"].predict_tasks(easy_vqa_examples(records), greedy=True)
     return {
         "answers": [str(r.get("answer", r.get("text", ""))) for r in results],
-        "token_ids": [np.asarray(r["token_ids"]).tolist() for r in results],
+        "token_ids": [np.asarray(r.get("token_ids", [])).tolist() for r in results],
+        "option_index": [r.get("option_index") for r in results],
+        # Image options are scored from the backend's own VQ-GAN codes,
+        # which may differ from JAX's at proven ties: their choice is
+        # compared, their losses are not.
+        "option_losses": [
+            r.get("option_losses") if r["task"] != "text_to_image" else None
+            for r in results
+        ],
         "boxes": [
             np.round(np.asarray(r["boxes"], float), 3).tolist()
             for r in results

@@ -27,7 +27,8 @@ What is checked on TensorFlow and PyTorch:
 - fit: a one-layer model fit on a captioning + depth `Mixture` lowers its
   text and image losses;
 - bundled: `predict_tasks(..., greedy=True)` of the bundled preset on
-  easy-vqa test images gives JAX's answers.
+  easy-vqa test images gives JAX's answers, and its scored text and image
+  options JAX's choices and losses.
 """
 
 import json
@@ -204,6 +205,16 @@ def test_bundled_preset_answers_like_jax(runs, backend):
     assert ours["token_ids"] == theirs["token_ids"]
     assert ours["answers"] == theirs["answers"]
     assert ours["boxes"] == theirs["boxes"]
+    # Scored options: the same choices (text, and images given as pixels),
+    # and the text options' losses within the score check's bound.
+    assert ours["option_index"] == theirs["option_index"]
+    assert sum(i is not None for i in theirs["option_index"]) >= 9  # 3 per image
+    scored = [i for i, losses in enumerate(theirs["option_losses"]) if losses]
+    assert len(scored) >= 6
+    for i in scored:
+        np.testing.assert_allclose(
+            ours["option_losses"][i], theirs["option_losses"][i], rtol=1e-3, atol=1e-3
+        )
 
 
 def _fsq_bins(z, levels=(8, 5, 5, 5)):
