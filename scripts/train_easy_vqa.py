@@ -37,7 +37,7 @@ its `training.json` their record:
         --learning-rate 3e-4 --seed 3
 
 (The first three ran before text answers were given a second EOS target;
-see the README.)
+see docs/bundled_model.md.)
 """
 
 import argparse

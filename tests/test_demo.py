@@ -31,7 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # only where a draw lands within them of a cumulative probability; the
 # drawing metrics still get wider margins, because one changed code
 # redraws the rest of a drawing (seeds 0-3 give agreements of 0.565 to
-# 0.625 on 200 captions, README).
+# 0.625 on 200 captions, docs/bundled_model.md).
 THRESHOLDS = {
     "vqa_accuracy": 0.88,
     "caption_exact_match": 0.95,
@@ -46,8 +46,8 @@ THRESHOLDS = {
 }
 # The bundled tokenizer's reconstructions of the first 100 test images keep
 # the colour of 0.97 and the shape of 0.58 of them (`reconstruction_agreement`;
-# README, 300 images: 0.98 and 0.59; the shape judge reads rounded corners
-# and halos poorly, see the README).
+# docs/bundled_model.md, 300 images: 0.98 and 0.59; the shape judge reads
+# rounded corners and halos poorly, see there).
 TOKENIZER_THRESHOLDS = {"color": 0.92, "shape": 0.52}
 
 
