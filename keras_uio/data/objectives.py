@@ -40,6 +40,7 @@ True
 
 import numpy as np
 
+from keras_uio.host_arrays import to_numpy
 from keras_uio.preprocessing.images import prepare_image
 from keras_uio.tasks.checks import check_text
 from keras_uio.tasks.task import Task
@@ -147,9 +148,7 @@ def random_spans_noise_mask(
 
 
 def _as_ids(token_ids, name="token_ids"):
-    if hasattr(token_ids, "numpy"):
-        token_ids = token_ids.numpy()
-    ids = np.asarray(token_ids)
+    ids = to_numpy(token_ids)
     if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
         raise ValueError(
             f"`{name}` must be a 1-D sequence of integer token ids. "

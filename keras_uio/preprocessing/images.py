@@ -23,6 +23,8 @@ import sys
 
 import numpy as np
 
+from keras_uio.host_arrays import to_numpy
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 ENCODER_IMAGE_SIZE = 384
@@ -126,10 +128,8 @@ def _as_array(image, name):
             f"Received: {image!r}; read the file first with "
             "`keras_uio.preprocessing.read_image(path)`."
         )
-    if hasattr(image, "numpy"):
-        image = image.numpy()
     try:
-        return np.asarray(image)
+        return to_numpy(image)
     except (TypeError, ValueError) as e:
         raise ValueError(
             f"`{name}` must be an image ({_ACCEPTED}). Received "

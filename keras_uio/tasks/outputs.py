@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 
+from keras_uio.host_arrays import to_numpy
 from keras_uio.preprocessing.images import undo_image_preprocessing
 
 
@@ -13,9 +14,7 @@ def check_output_image(image, name="image"):
 
     Returns float32 `[H, W, 3]` in [0, 1].
     """
-    if hasattr(image, "numpy"):
-        image = image.numpy()
-    image = np.asarray(image)
+    image = to_numpy(image)
     if image.ndim != 3 or image.shape[-1] != 3:
         raise ValueError(
             f"`{name}` must be one generated RGB image `[H, W, 3]` (float in "

@@ -26,6 +26,7 @@ import re
 
 import numpy as np
 
+from keras_uio.host_arrays import to_numpy
 from keras_uio.tasks.checks import check_box
 from keras_uio.tasks.checks import check_box_in_image
 from keras_uio.tasks.checks import check_image
@@ -263,8 +264,8 @@ class Task:
         """
         if text is None:
             text = ""
-        if hasattr(text, "numpy"):
-            text = text.numpy()
+        if hasattr(text, "numpy") or hasattr(text, "__array__"):
+            text = to_numpy(text)  # a tensor of any backend and device
         if (
             isinstance(text, np.ndarray)
             and text.dtype.kind in "SUO"

@@ -44,28 +44,32 @@ def numpy(x, dtype=None):
 
 
 def refuse_implicit_numpy_in_keras_uio():
-    """On PyTorch, make keras_uio's own `np.asarray(tensor)` calls fail.
+    """On PyTorch, make keras_uio's own `np.asarray(tensor)` and
+    `tensor.numpy()` calls fail.
 
-    A CUDA tensor refuses implicit NumPy conversion; a CPU one allows it, so
-    on this GPU-less machine such a call would pass here and break on a GPU
-    (it did: image option scoring). Keras' own conversions are left alone.
+    A CUDA tensor refuses both; a CPU one allows them, so on this GPU-less
+    machine such a call would pass here and break on a GPU (it did: image
+    option scoring). Keras' own conversions are left alone.
     """
     import torch
 
     package = os.path.dirname(keras_uio.__file__) + os.sep
-    implicit = torch.Tensor.__array__
 
-    def array(tensor, *args, **kwargs):
-        caller = sys._getframe(1).f_code.co_filename
-        if caller.startswith(package):
-            raise TypeError(
-                f"{caller}:{sys._getframe(1).f_lineno} converts a tensor with "
-                "NumPy, which fails for CUDA tensors; use "
-                "keras.ops.convert_to_numpy."
-            )
-        return implicit(tensor, *args, **kwargs)
+    def refuse(method):
+        def guarded(tensor, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if caller.startswith(package):
+                raise TypeError(
+                    f"{caller}:{sys._getframe(1).f_lineno} converts a tensor "
+                    "with NumPy, which fails for CUDA tensors; use "
+                    "keras.ops.convert_to_numpy."
+                )
+            return method(tensor, *args, **kwargs)
 
-    torch.Tensor.__array__ = array
+        return guarded
+
+    torch.Tensor.__array__ = refuse(torch.Tensor.__array__)
+    torch.Tensor.numpy = refuse(torch.Tensor.numpy)
 
 
 def encoder_inputs(io):
@@ -482,7 +486,8 @@ def easy_vqa_examples(records):
             for q, _ in record["questions"][:2]
         ]
         examples += [
-            {"task": "captioning", "image": image},
+            # An image given as a tensor of the backend.
+            {"task": "captioning", "image": keras.ops.convert_to_tensor(image)},
             {
                 "task": "image_classification",
                 "image": image,
