@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras_hub.layers import ImageConverter
 
+from keras_uio.host_arrays import to_numpy
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
 from keras_uio.preprocessing import images as image_ops
 
@@ -19,13 +20,9 @@ def in_tf_graph():
 
 
 def _to_numpy(x):
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        try:
-            return x.numpy()
-        except (AttributeError, TypeError):
-            pass
-    if keras.ops.is_tensor(x):
-        return keras.ops.convert_to_numpy(x)
+    """A tensor (any backend, any device) as NumPy; anything else as is."""
+    if keras.ops.is_tensor(x) or hasattr(x, "numpy"):
+        return to_numpy(x)
     return x
 
 
