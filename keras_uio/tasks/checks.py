@@ -7,6 +7,7 @@ prompt.
 
 import numpy as np
 
+from keras_uio.host_arrays import to_numpy
 from keras_uio.preprocessing.images import prepare_image
 
 
@@ -133,7 +134,7 @@ def check_image_options(options, name="answer_options"):
                 f"with an image. Received: {option!r}"
             )
         check_image(option, f"{name}[{i}]")
-        option = np.asarray(option)
+        option = to_numpy(option)
         for j, earlier in enumerate(out):
             if earlier.shape == option.shape and np.array_equal(earlier, option):
                 raise ValueError(

@@ -274,6 +274,11 @@ class _Runner:
         """Candidate images as the original scores them: each resized and
         padded to the VQ-GAN's size (`preprocess_target_image`), its codes
         scored where the image is (the padding's patches are masked)."""
+        if self.model.vqgan is None:
+            raise ValueError(
+                f"examples[{item.index}]: image `answer_options` need the "
+                "model's VQ-GAN; build `UnifiedIO(backbone, vqgan)`."
+            )
         size = self.model.vqgan.image_size
         patch = size // self.model.vqgan.grid_size
         targets = [preprocess_target_image(o, size, patch) for o in item.options]
