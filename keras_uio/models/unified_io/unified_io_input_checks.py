@@ -8,6 +8,8 @@ before they reach the network; each error names the field.
 import keras
 import numpy as np
 
+from keras_uio.host_arrays import to_numpy
+
 ENCODER_INPUT_NAMES = (
     "text_encoder_inputs",
     "image_encoder_inputs",
@@ -39,9 +41,9 @@ def check_encoder_inputs(backbone, inputs):
             f"`inputs` lacks {missing}; expected keys {list(ENCODER_INPUT_NAMES)}."
         )
     b = backbone
-    text = _host(inputs["text_encoder_inputs"])
-    images = _host(inputs["image_encoder_inputs"])
-    masks = _host(inputs["image_input_masks"])
+    text = to_numpy(inputs["text_encoder_inputs"])
+    images = to_numpy(inputs["image_encoder_inputs"])
+    masks = to_numpy(inputs["image_input_masks"])
     size, patches = b.image_size, (b.image_size // b.patch_size) ** 2
     if text.ndim != 2 or not np.issubdtype(text.dtype, np.integer):
         raise ValueError(
@@ -105,16 +107,11 @@ def check_backbone_inputs(backbone, inputs):
         raise ValueError("`image_encoder_inputs` contains nan or inf values.")
 
 
-def _host(value):
-    """An array, list or tensor of any backend and device as NumPy."""
-    return np.asarray(keras.ops.convert_to_numpy(value))
-
-
 def _concrete(value):
     """`value` as NumPy when it is a concrete array or tensor, else None."""
     if value is None or isinstance(value, keras.KerasTensor):
         return None
     try:
-        return _host(value)
+        return to_numpy(value)
     except Exception:  # a traced tensor has no value
         return None
