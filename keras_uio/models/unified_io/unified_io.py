@@ -113,6 +113,7 @@ class UnifiedIO(Seq2SeqLM):
         # above) drops what was tracked before it, so assign it again.
         self.vqgan = vqgan
         self._compiled_functions = {}
+        self._output_tables = unified_io_decoding.OutputTables(self)
 
     # --- training ------------------------------------------------------------
     @property
@@ -450,7 +451,12 @@ class UnifiedIO(Seq2SeqLM):
         if key not in self._compiled_functions:
             _, text_length, image_length, stop_at_eos = key[:4]
             self._compiled_functions[key] = unified_io_decoding.compile_generate(
-                self, sampler, text_length, image_length, stop_at_eos
+                self,
+                self._output_tables,
+                sampler,
+                text_length,
+                image_length,
+                stop_at_eos,
             )
         return self._compiled_functions[key]
 

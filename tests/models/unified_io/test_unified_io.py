@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_uio.convert.convert_checkpoint import load_checkpoint
 from keras_uio.models import backend_compile
 from keras_uio.models.unified_io.unified_io import UnifiedIO
 from keras_uio.models.unified_io.unified_io_sampler import UnifiedIOSampler
@@ -96,13 +97,17 @@ def test_greedy_generation_reproduces_the_original(model, reference_io):
     assert np.abs(out["image"][rows] - io["out/gen_image"][rows]).max(initial=0) <= 1e-3
 
 
-def test_cached_generation_equals_teacher_forced_argmax(model, reference_io):
-    io = reference_io
-    inputs = _encoder_inputs(io)
+def _assert_generation_equals_teacher_forced_argmax(model, inputs):
+    """Generated tokens are the backbone's teacher-forced argmax along them.
+
+    The backbone's forward pass reads the variables directly; the decode
+    loop reads them through its caches and output tables. Returns the
+    generated text tokens.
+    """
     out = model.generate(inputs, max_text_length=6, image=True, stop_at_eos=False)
     text, codes = out["text_tokens"], out["image_tokens"]
     b = model.backbone
-    start = np.full((2, 1), b.image_start_id)
+    start = np.full((len(text), 1), b.image_start_id)
     forced = b(
         {
             **inputs,
@@ -122,6 +127,26 @@ def test_cached_generation_equals_teacher_forced_argmax(model, reference_io):
         assert_argmax_match(
             image_logits.argmax(-1), codes, image_logits, name="image tokens"
         )
+    return text
+
+
+def test_cached_generation_equals_teacher_forced_argmax(model, reference_io):
+    _assert_generation_equals_teacher_forced_argmax(
+        model, _encoder_inputs(reference_io)
+    )
+
+
+def test_generation_reads_new_embedding_weights(reference_checkpoint, reference_io):
+    # On JAX `generate` keeps the output tables between calls
+    # (`unified_io_decoding.OutputTables`); new weights must replace them.
+    backbone, vqgan = load_checkpoint(str(reference_checkpoint), progress=False)
+    model = UnifiedIO(backbone, vqgan)
+    inputs = _encoder_inputs(reference_io)
+    before = _assert_generation_equals_teacher_forced_argmax(model, inputs)
+    embeddings = backbone.token_embedding.embeddings
+    embeddings.assign(keras.ops.flip(embeddings, axis=1))
+    after = _assert_generation_equals_teacher_forced_argmax(model, inputs)
+    assert not np.array_equal(before, after)
 
 
 def test_stop_at_eos_pads_after_eos(model, reference_io):
