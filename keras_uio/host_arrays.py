@@ -26,3 +26,41 @@ def to_numpy(value):
     if hasattr(value, "numpy"):
         return np.asarray(value.numpy())
     return np.asarray(value)
+
+
+def is_traced(tensor):
+    """Whether `tensor` is symbolic: a `keras.KerasTensor`, a JAX tracer, or
+    a TensorFlow tensor of a graph being built."""
+    import keras
+
+    if isinstance(tensor, keras.KerasTensor):
+        return True
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        return isinstance(tensor, jax.core.Tracer)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if not tf.executing_eagerly():
+            return True
+        return tf.is_tensor(tensor) and tf.is_symbolic_tensor(tensor)
+    return False
+
+
+def concrete_numpy(value):
+    """`value` as NumPy (`to_numpy`), or None while it has no values: `None`,
+    or a tensor being traced (`is_traced`).
+
+    Example:
+    >>> concrete_numpy([1, 2]).tolist(), concrete_numpy(None)
+    ([1, 2], None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        return value
+    if is_traced(value):
+        return None
+    return to_numpy(value)

@@ -60,6 +60,20 @@ def preprocess_io():
     return dict(np.load(REFERENCE / "preprocess" / "io.npz"))
 
 
+# A VQ-GAN that builds in a second: two levels, attention at the 16x16
+# level, 32x32 pixels to 16x16 = 256 codes out of 64.
+SMALL_VQGAN = dict(
+    image_size=32,
+    channels=32,
+    channel_multipliers=(1, 2),
+    num_res_blocks=1,
+    attention_resolutions=(16,),
+    z_channels=8,
+    codebook_size=64,
+    embed_dim=8,
+)
+
+
 @pytest.fixture(scope="session")
 def converted_tiny(reference_checkpoint):
     """`(UnifiedIOBackbone, VQGAN)` converted from the reference checkpoint."""

@@ -16,6 +16,7 @@ from keras_uio import preset_checks
 from keras_uio.models.unified_io.unified_io_preset_loading import PRESETS_DIR
 from keras_uio.models.unified_io.unified_io_preset_loading import bundled_preset_path
 from keras_uio.models.unified_io.unified_io_presets import unified_io_presets
+from tests.conftest import SMALL_VQGAN
 
 BUNDLED = os.path.join(PRESETS_DIR, "uio_tiny_easyvqa")
 # uio_tiny with one layer per stack and a 64x64 image: quick to build.
@@ -25,16 +26,6 @@ CONFIG = {
     "num_encoder_layers": 1,
     "num_decoder_layers": 2,
 }
-SMALL_VQGAN = dict(
-    image_size=32,
-    channels=32,
-    channel_multipliers=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(16,),
-    z_channels=8,
-    codebook_size=64,
-    embed_dim=8,
-)
 
 
 @pytest.fixture(scope="module")

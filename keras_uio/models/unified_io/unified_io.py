@@ -2,11 +2,11 @@ import collections.abc
 import os
 
 import keras
-import numpy as np
 from keras import ops
 from keras_hub.models import Seq2SeqLM
 
 from keras_uio import preset_checks
+from keras_uio.host_arrays import to_numpy
 from keras_uio.models.unified_io import unified_io_decoding
 from keras_uio.models.unified_io import unified_io_scoring
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
@@ -550,9 +550,7 @@ class UnifiedIO(Seq2SeqLM):
         outputs = function(
             *unified_io_decoding.split_batch(text_ids, images, masks, uniforms)
         )
-        return {
-            k: np.asarray(keras.ops.convert_to_numpy(v)) for k, v in outputs.items()
-        }
+        return {k: to_numpy(v) for k, v in outputs.items()}
 
     # --- tasks ---------------------------------------------------------------
     def predict_tasks(self, examples, **kwargs):

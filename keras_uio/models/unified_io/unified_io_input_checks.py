@@ -5,9 +5,9 @@ unnormalised pixels give confident nonsense, so concrete inputs are checked
 before they reach the network; each error names the field.
 """
 
-import keras
 import numpy as np
 
+from keras_uio.host_arrays import concrete_numpy
 from keras_uio.host_arrays import to_numpy
 
 ENCODER_INPUT_NAMES = (
@@ -88,7 +88,7 @@ def check_backbone_inputs(backbone, inputs):
     finite pixels, for concrete inputs (symbolic tensors are skipped)."""
     total = backbone.vocabulary_size + backbone.image_vocabulary_size
     for name in ("text_encoder_inputs", "text_decoder_inputs", "image_decoder_inputs"):
-        values = _concrete(inputs.get(name))
+        values = concrete_numpy(inputs.get(name))
         if (
             values is not None
             and values.size
@@ -99,19 +99,9 @@ def check_backbone_inputs(backbone, inputs):
                 f"in [{values.min()}, {values.max()}]."
             )
     for name in ("image_input_masks", "text_decoder_masks"):
-        values = _concrete(inputs.get(name))
+        values = concrete_numpy(inputs.get(name))
         if values is not None and not np.isin(values, (0, 1)).all():
             raise ValueError(f"`{name}` must hold only 0 and 1.")
-    images = _concrete(inputs.get("image_encoder_inputs"))
+    images = concrete_numpy(inputs.get("image_encoder_inputs"))
     if images is not None and not np.isfinite(images).all():
         raise ValueError("`image_encoder_inputs` contains nan or inf values.")
-
-
-def _concrete(value):
-    """`value` as NumPy when it is a concrete array or tensor, else None."""
-    if value is None or isinstance(value, keras.KerasTensor):
-        return None
-    try:
-        return to_numpy(value)
-    except Exception:  # a traced tensor has no value
-        return None

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras_hub.models import Seq2SeqLMPreprocessor
 
+from keras_uio.host_arrays import to_numpy
 from keras_uio.models.unified_io.unified_io_backbone import UnifiedIOBackbone
 from keras_uio.models.unified_io.unified_io_image_converter import (
     UnifiedIOImageConverter,
@@ -378,7 +379,7 @@ class UnifiedIOPreprocessor(Seq2SeqLMPreprocessor):
         ids = x["text_decoder_targets"] if isinstance(x, dict) else x
         if hasattr(ids, "numpy"):
             ids = ids.numpy()
-        ids = np.asarray(keras.ops.convert_to_numpy(ids))
+        ids = to_numpy(ids)
         single = ids.ndim == 1
         rows = ids[None] if single else ids
         texts = []

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_uio.host_arrays import to_numpy
 from keras_uio.models.backend_compile import compile_for_backend
 
 
@@ -51,7 +52,7 @@ def option_losses(model, text_ids, images, masks, options, option_masks, average
     picked = model._compiled_functions[key](
         text_ids, images, masks, *decoder_inputs, targets
     )
-    losses = -np.asarray(ops.convert_to_numpy(picked)) * weights
+    losses = -to_numpy(picked) * weights
     loss = losses.sum(-1)
     if average_loss:
         loss = loss / np.maximum(weights.sum(-1), 1)
@@ -63,7 +64,7 @@ def _flat_options(model, options, option_masks, batch):
     """Checked options as `[B * N, L]` ids or codes, whether they are image
     codes, and N."""
     b = model.backbone
-    options = np.asarray(ops.convert_to_numpy(options))
+    options = to_numpy(options)
     if options.ndim not in (3, 5) or options.shape[0] != batch:
         raise ValueError(
             "`options` must be [batch, options, length] text ids, "
@@ -97,7 +98,7 @@ def _image_option_targets(backbone, codes, option_masks):
     """Decoder inputs, targets (codes) and weights of image options."""
     weights = np.ones(codes.shape, "float32")
     if option_masks is not None:
-        option_masks = np.asarray(ops.convert_to_numpy(option_masks))
+        option_masks = to_numpy(option_masks)
         if option_masks.size != codes.size:
             raise ValueError(
                 "`option_masks` must have one 0/1 value per option code, "

@@ -13,12 +13,12 @@ from keras import ops
 from keras_hub.models import Backbone
 
 from keras_uio import preset_checks
+from keras_uio.host_arrays import concrete_numpy
 from keras_uio.layers.host_initializer import host_conv2d
 from keras_uio.models.device_mesh import check_device_mesh
 from keras_uio.models.vqgan.finite_scalar_quantizer import FiniteScalarQuantizer
 from keras_uio.models.vqgan.vector_quantizer import VectorQuantizer
 from keras_uio.models.vqgan.vqgan_compile import CompiledCalls
-from keras_uio.models.vqgan.vqgan_compile import is_traced
 from keras_uio.models.vqgan.vqgan_config import NORM_GROUPS
 from keras_uio.models.vqgan.vqgan_config import grid_size as config_grid_size
 from keras_uio.models.vqgan.vqgan_config import validate_vqgan_config
@@ -242,7 +242,7 @@ class VQGAN(Backbone):
                 "`images` must be a floating tensor in [-1, 1]. "
                 f"Received: images.dtype={dtype}"
             )
-        values = _concrete_values(images)
+        values = concrete_numpy(images)
         if values is not None and values.size:
             values = np.asarray(values, np.float32)
             if not np.isfinite(values).all():
@@ -270,7 +270,7 @@ class VQGAN(Backbone):
                 "`codes` must be an integer tensor of codes in "
                 f"[0, {self.codebook_size}). Received: codes.dtype={dtype}"
             )
-        values = _concrete_values(codes)
+        values = concrete_numpy(codes)
         if values is not None and values.size:
             low, high = int(values.min()), int(values.max())
             if low < 0 or high >= self.codebook_size:
@@ -381,15 +381,3 @@ class VQGAN(Backbone):
             }
         )
         return config
-
-
-# --- helpers -----------------------------------------------------------------
-
-
-def _concrete_values(tensor):
-    """The values of `tensor` as numpy, or None while it is being traced."""
-    if isinstance(tensor, np.ndarray):
-        return tensor
-    if is_traced(tensor):
-        return None
-    return np.asarray(ops.convert_to_numpy(tensor))

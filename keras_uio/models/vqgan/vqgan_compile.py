@@ -20,6 +20,7 @@ code: the enclosing trace compiles it anyway.
 
 import keras
 
+from keras_uio.host_arrays import is_traced
 from keras_uio.models.backend_compile import compile_for_backend
 
 try:  # not public API; where it moves, the input checks below still apply
@@ -35,25 +36,6 @@ except ImportError:  # pragma: no cover
 
 
 COMPILED_BACKENDS = ("jax", "tensorflow")
-
-
-def is_traced(tensor):
-    """Whether `tensor` is symbolic: a `keras.KerasTensor`, a JAX tracer, or
-    a TensorFlow tensor of a graph being built."""
-    if isinstance(tensor, keras.KerasTensor):
-        return True
-    backend = keras.config.backend()
-    if backend == "jax":
-        import jax
-
-        return isinstance(tensor, jax.core.Tracer)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        if not tf.executing_eagerly():
-            return True
-        return tf.is_tensor(tensor) and tf.is_symbolic_tensor(tensor)
-    return False
 
 
 def runs_plain(tensor):

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_uio.host_arrays import to_numpy
 from keras_uio.models.vqgan.vqgan import VQGAN
 
 RECONSTRUCTION_LOSSES = ("l1", "l2")
@@ -337,11 +338,9 @@ class VQGANTrainer(keras.Model):
         for start in range(0, len(images), batch_size):
             batch = vqgan._check_images(images[start : start + batch_size])
             latent = vqgan.quant_conv(vqgan.encoder(batch))
-            latents.append(
-                np.asarray(ops.convert_to_numpy(ops.cast(latent, "float32")))
-            )
+            latents.append(to_numpy(ops.cast(latent, "float32")))
         latents = np.concatenate(latents).reshape(-1, vqgan.embed_dim)
-        codes = np.asarray(ops.convert_to_numpy(vqgan.quantize(latents)[0])).reshape(-1)
+        codes = to_numpy(vqgan.quantize(latents)[0]).reshape(-1)
         used = np.bincount(codes, minlength=vqgan.codebook_size) > 0
         dead = np.flatnonzero(~used)
         count = min(len(dead), len(latents))

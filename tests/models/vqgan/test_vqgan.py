@@ -11,18 +11,7 @@ from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_config import count_vqgan_parameters
 from keras_uio.models.vqgan.vqgan_presets import vqgan_presets
 from keras_uio.testing import assert_vqgan_codes_match
-
-# Two levels, attention at the 16x16 level, 16x16 = 256 codes.
-SMALL = dict(
-    image_size=32,
-    channels=32,
-    channel_multipliers=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(16,),
-    z_channels=8,
-    codebook_size=64,
-    embed_dim=8,
-)
+from tests.conftest import SMALL_VQGAN
 
 
 def _jit(function):
@@ -37,7 +26,7 @@ def _jit(function):
 @pytest.fixture(scope="module")
 def small():
     keras.utils.set_random_seed(0)
-    return VQGAN(**SMALL)
+    return VQGAN(**SMALL_VQGAN)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +63,7 @@ def test_parameter_counts(tiny, reference_checkpoint):
     config = vqgan_presets["vqgan_tiny"]["config"]
     assert count_vqgan_parameters(config) == in_checkpoint
     assert tiny.count_params() == in_checkpoint
-    assert count_vqgan_parameters(SMALL) == VQGAN(**SMALL).count_params()
+    assert count_vqgan_parameters(SMALL_VQGAN) == VQGAN(**SMALL_VQGAN).count_params()
 
 
 @pytest.mark.slow
@@ -116,13 +105,13 @@ def test_config_round_trip(small):
     json.dumps(config)
     clone = VQGAN.from_config(config)
     assert clone.get_config() == config
-    for field, value in SMALL.items():
+    for field, value in SMALL_VQGAN.items():
         expected = list(value) if isinstance(value, tuple) else value
         assert config[field] == expected
 
 
 def test_norm_groups_reach_every_group_normalization():
-    vqgan = VQGAN(**{**SMALL, "channels": 24, "norm_groups": 8})
+    vqgan = VQGAN(**{**SMALL_VQGAN, "channels": 24, "norm_groups": 8})
     norms = [
         layer
         for model in (vqgan.encoder, vqgan.decoder)
@@ -133,7 +122,7 @@ def test_norm_groups_reach_every_group_normalization():
     config = vqgan.get_config()
     assert config["norm_groups"] == 8
     assert VQGAN.from_config(config).get_config() == config
-    assert VQGAN(**SMALL).norm_groups == 32  # the original's
+    assert VQGAN(**SMALL_VQGAN).norm_groups == 32  # the original's
 
 
 def test_save_to_preset_and_from_preset(small, images, tmp_path):
@@ -150,7 +139,7 @@ def test_save_to_preset_and_from_preset(small, images, tmp_path):
 
 
 def test_bfloat16_forward_finite_and_close(small, images):
-    half = VQGAN(**SMALL, dtype="mixed_bfloat16")
+    half = VQGAN(**SMALL_VQGAN, dtype="mixed_bfloat16")
     half.set_weights(small.get_weights())
     codes = np.asarray(small.encode(images))
     expected = np.asarray(small.decode(codes))
@@ -214,4 +203,4 @@ def test_decode_rejects_bad_codes(small, codes, message):
 )
 def test_bad_config_raises(change, message):
     with pytest.raises(ValueError, match=message):
-        VQGAN(**{**SMALL, **change})
+        VQGAN(**{**SMALL_VQGAN, **change})

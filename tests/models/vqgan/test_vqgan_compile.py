@@ -6,17 +6,8 @@ from keras_uio.models.vqgan.vqgan import VQGAN
 from keras_uio.models.vqgan.vqgan_compile import COMPILED_BACKENDS
 from keras_uio.models.vqgan.vqgan_compile import CompiledCalls
 from keras_uio.testing import assert_vqgan_codes_match
+from tests.conftest import SMALL_VQGAN
 
-SMALL = dict(
-    image_size=32,
-    channels=32,
-    channel_multipliers=(1, 2),
-    num_res_blocks=1,
-    attention_resolutions=(16,),
-    z_channels=8,
-    codebook_size=64,
-    embed_dim=8,
-)
 compiled_only = pytest.mark.skipif(
     keras.config.backend() not in COMPILED_BACKENDS,
     reason="this backend runs encode/decode eagerly",
@@ -30,7 +21,7 @@ def numpy(x):
 @pytest.fixture(scope="module")
 def vqgan():
     keras.utils.set_random_seed(1)
-    return VQGAN(**SMALL)
+    return VQGAN(**SMALL_VQGAN)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +43,7 @@ def test_direct_calls_equal_the_uncompiled_path(vqgan, images):
 @compiled_only
 def test_one_trace_and_one_function_per_shape(images):
     keras.utils.set_random_seed(2)
-    vqgan = VQGAN(**SMALL)
+    vqgan = VQGAN(**SMALL_VQGAN)
     calls = vqgan._compiled_calls
     codes = vqgan.encode(images)
     first = numpy(vqgan.decode(codes))
@@ -72,7 +63,7 @@ def test_one_trace_and_one_function_per_shape(images):
 @compiled_only
 def test_new_weights_are_used_without_recompiling(images):
     keras.utils.set_random_seed(3)
-    vqgan = VQGAN(**SMALL)
+    vqgan = VQGAN(**SMALL_VQGAN)
     codes = numpy(vqgan.encode(images))
     vqgan.decode(codes)
     traces = vqgan._compiled_calls.traces
@@ -126,6 +117,6 @@ def test_calls_in_a_stateless_scope_use_the_mapped_values(vqgan, images):
         inside = numpy(vqgan.decode(codes))
     outside = numpy(vqgan.decode(codes))
     assert np.abs(inside - outside).max() > 1e-3
-    copy = VQGAN(**SMALL)
+    copy = VQGAN(**SMALL_VQGAN)
     copy.set_weights([w * 0.5 for w in vqgan.get_weights()])
     np.testing.assert_allclose(inside, numpy(copy._decode(codes)), atol=1e-5)
