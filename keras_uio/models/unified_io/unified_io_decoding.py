@@ -70,7 +70,13 @@ def compile_generate(
 
 
 def compute_output_tables(backbone):
-    """Both phases' output matrices, (text, image): `ModalityLogits.output_table`."""
+    """Both phases' output matrices, (text, image), for the decode loop.
+
+    Sliced and laid out once before the loop (`ModalityLogits.output_table`;
+    inside it XLA may copy the slice at every step). Given the embedding
+    layer rather than its table, `output_table` reads an int8-quantized
+    embedding's values and scales (a `QuantizedTable`).
+    """
     b = backbone
     return tuple(
         b.modality_logits.output_table(b.token_embedding, image_mode)
@@ -83,13 +89,13 @@ class OutputTables:
 
     `output_table` copies the embedding rows of a phase into the layout
     the loop's matrix-vector products read fastest. Done inside every
-    `generate` call it cost ~30 ms of a 0.47 s text b1 call of `uio_small`
+    `generate` call it cost ~25 ms of a 0.47 s text b1 call of `uio_small`
     (slice and transpose of a 68 MB table; XLA:CPU copies at a few GB/s).
     On JAX an array never changes, so the tables are computed once per
     embedding value (compared by identity) and passed to the compiled
     loop; new weights (training, `set_weights`, loading) give new values
-    and new tables. Costs the tables' memory (a third more than the
-    embedding for `uio_small`'s 50k x 512 table, both phases).
+    and new tables. The cost is memory: the two tables together are as
+    large as the embedding (102 MB for `uio_small`).
 
     Calling it returns the tables, or `None` where the loop computes them
     itself: TensorFlow and PyTorch (variables change in place, so an
@@ -261,7 +267,8 @@ def _empty_caches(backbone, batch, length, dtype):
 
 
 def _loop_constants(backbone, tables, encoded, encoder_mask, text_length, image_length):
-    """Everything the decode loop needs that does not change per step."""
+    """Everything the decode loop needs that does not change per step;
+    `tables` are `compute_output_tables`' (text, image)."""
     b = backbone
     positions = b.decoder_embedding.positions(text_length, image_length)
     position_bias = b.decoder_attention_bias.position_bias(
@@ -272,10 +279,6 @@ def _loop_constants(backbone, tables, encoded, encoder_mask, text_length, image_
     ]
     query_mask = ops.ones((ops.shape(encoded)[0], 1), "int32")
     cross_bias = padding_bias(query_mask, encoder_mask)
-    # Each phase's output matrix, sliced once here: inside the loop XLA may
-    # copy the slice at every step. Given the layer rather than its table,
-    # `output_table` reads an int8-quantized embedding's values and scales
-    # (a `QuantizedTable`) and a float one's table exactly as before.
     return positions, position_bias, cross_caches, cross_bias, tables
 
 
