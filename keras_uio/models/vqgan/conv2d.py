@@ -78,6 +78,19 @@ def _jax_conv(strides, padding):
     return conv
 
 
+def convolve(inputs, kernel, strides=(1, 1), padding="valid"):
+    """A channels-last 2D convolution, `[N, H, W, C]` by `[kh, kw, C, F]`.
+
+    On JAX with the per-tap kernel gradient above, elsewhere
+    `keras.ops.conv`. `kernel` is cast to the inputs' dtype.
+    """
+    inputs = keras.ops.convert_to_tensor(inputs)
+    kernel = keras.ops.cast(kernel, inputs.dtype)
+    if keras.backend.backend() != "jax":
+        return keras.ops.conv(inputs, kernel, strides=strides, padding=padding)
+    return _jax_conv(tuple(strides), padding)(inputs, kernel)
+
+
 @keras.saving.register_keras_serializable(package="keras_uio")
 class Conv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` (channels-last, no dilation, no groups) whose
@@ -91,6 +104,4 @@ class Conv2D(keras.layers.Conv2D):
             or self.groups != 1
         ):
             return super().convolution_op(inputs, kernel)
-        conv = _jax_conv(tuple(self.strides), self.padding)
-        inputs = keras.ops.convert_to_tensor(inputs)
-        return conv(inputs, keras.ops.convert_to_tensor(kernel, inputs.dtype))
+        return convolve(inputs, kernel, self.strides, self.padding)
