@@ -149,7 +149,9 @@ def vqgan_decode_flops(vqgan, batch):
             if sizes[level] in c["attention_resolutions"]:
                 flops += _attention(sizes[level], width)
         if level:
-            flops += _conv(sizes[level - 1], 3, width, width)  # upsample conv
+            # upsample conv, computed as four 2x2 convolutions at the input
+            # resolution (vqgan_upsample.py): 16/36 of a 3x3 at the output's
+            flops += 4 * _conv(sizes[level], 2, width, width)
     flops += _conv(sizes[0], 3, width, c["out_channels"])
     return batch * flops
 
