@@ -58,7 +58,7 @@ class VQGANUpsample(keras.layers.Layer):
             pixels = [
                 convolve(
                     padded[:, row : row + height + 1, column : column + width + 1],
-                    ops.cast(kernel, self.compute_dtype),
+                    kernel,  # folded in the variable's dtype, cast by convolve
                 )
                 for column, kernel in enumerate(_phase_kernels(row_kernel, axis=1))
             ]
